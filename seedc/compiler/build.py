@@ -1,0 +1,243 @@
+"""Assemble the plan: program, batches with digests and chained hashes, guards, estimate.
+
+Batches are generated one at a time and only their digest (and, for inline plans, their rows)
+is kept, so compiling millions of rows holds one batch in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+from seedc import __version__
+from seedc.compiler.manifest import Manifest
+from seedc.compiler.model import EntitySpec, ModelSpec
+from seedc.compiler.render import batch_sql, entity_sql
+from seedc.plan.canonical import canonical_bytes, plan_hash, sha256_hex
+from seedc.plan.format import FORMAT_VERSION, GENERATOR_VERSION
+from seedc.plan.rows import cells_to_json, copy_text
+from seedc.program.batch import batch_cells
+from seedc.program.data import data_version
+from seedc.program.evaluate import Program, tenant_uuid
+
+__all__ = ["INLINE_ROW_LIMIT", "build_plan", "chain_seed", "schema_fingerprint"]
+
+INLINE_ROW_LIMIT = 20_000
+BASELINE_BATCH = 10_000
+DEFAULT_BATCH = 10_000
+
+
+def _weights(shares: dict[str, str], order: tuple[str, ...]) -> list[list[Any]]:
+    return [[s, int(Decimal(shares.get(s, "0")) * 1_000_000)] for s in order if s in shares]
+
+
+def program_json(manifest: Manifest, model: ModelSpec, order: list[str]) -> dict[str, Any]:
+    """The generator program the runtime can execute without the compiler."""
+    meta = manifest.metadata
+    entities: dict[str, Any] = {}
+    for name in order:
+        e = model.entities[name]
+        raw: dict[str, Any] = {
+            "table": e.qualified_table,
+            "columns": [
+                {"name": c.name, "type": c.sql_type, "nullable": c.nullable, "expr": c.expr.program}
+                for c in e.columns
+            ],
+        }
+        if e.expand_count is not None:
+            raw["expand"] = {"count": e.expand_count.program, "max": e.expand_max}
+        else:
+            raw["count"] = e.count if e.count is not None else manifest.volumetry[name].count
+        if e.parent:
+            raw["parent"] = e.parent
+            if e.expand_count is None:
+                raw["pick"] = e.pick
+        if e.states:
+            raw["happy_state"] = e.happy_state
+            if name in manifest.states:
+                raw["states"] = _weights(manifest.states[name], e.states)
+        entities[name] = raw
+    return {
+        "environment": meta.environment,
+        "tenant": meta.tenant,
+        "reference_datetime": manifest.reference_datetime,
+        "tenant_values": {
+            "id": tenant_uuid(meta.environment, meta.tenant),
+            "slug": meta.tenant,
+            "name": meta.tenant_name,
+            "environment": meta.environment,
+        },
+        "entities": entities,
+    }
+
+
+def schema_fingerprint(model: ModelSpec) -> str:
+    """What the plan expects the target tables to be: columns, types, nullability.
+
+    The runtime computes the same from the catalog; a difference is schema drift (session 11).
+    """
+    tables = []
+    for e in sorted(model.entities.values(), key=lambda x: x.qualified_table):
+        cols = sorted(
+            [c.name, "bytea" if c.encrypted else c.sql_type, not c.nullable] for c in e.columns
+        )
+        tables.append([e.qualified_table, cols])
+    return "sha256:" + sha256_hex(canonical_bytes(tables))
+
+
+def chain_seed(plan: dict[str, Any]) -> str:
+    """Start of the batch hash chain: binds checkpoints to tenant, env, mode, clock and key."""
+    head = {k: plan[k] for k in ("tenant", "environment", "mode", "reference_datetime", "keys")}
+    return sha256_hex(canonical_bytes(head))
+
+
+def chain_next(previous: str, batch: dict[str, Any]) -> str:
+    """Chained hash of a batch: covers every earlier batch through `previous`."""
+    body = {k: v for k, v in batch.items() if k not in ("chain_hash", "rows")}
+    return hashlib.sha256(bytes.fromhex(previous) + canonical_bytes(body)).hexdigest()
+
+
+def _ranges(manifest: Manifest, entity: EntitySpec, total: int) -> list[tuple[int, int]]:
+    size = manifest.batch_size or (BASELINE_BATCH if manifest.mode == "baseline"
+                                   else DEFAULT_BATCH)
+    if entity.expand_count is not None:
+        size = max(1, size // max(1, entity.expand_max))
+    return [(a, min(a + size, total)) for a in range(0, total, size)] or [(0, 0)]
+
+
+def build_plan(
+    manifest: Manifest,
+    model: ModelSpec,
+    order: list[str],
+    digests: dict[str, str],
+    info: dict[str, Any],
+) -> dict[str, Any]:
+    """The complete plan dict, `plan_hash` included."""
+    meta = manifest.metadata
+    program = program_json(manifest, model, order)
+    runtime_program = Program.from_json(program)
+    mode_timeouts = getattr(manifest.timeouts, manifest.mode)
+    plan: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "compiler": {"name": "seedc", "version": __version__},
+        "generators": {"version": GENERATOR_VERSION, "data": data_version()},
+        "sources": {
+            "manifest_sha256": digests["manifest"],
+            "model": {"name": model.name, "version": model.version, "sha256": digests["model"]},
+        },
+        "tenant": meta.tenant,
+        "tenant_id": program["tenant_values"]["id"],
+        "environment": meta.environment,
+        "mode": manifest.mode,
+        "profile": {"name": meta.profile, "version": meta.version},
+        "reference_datetime": manifest.reference_datetime,
+        "keys": manifest.keys.model_dump(),
+        "guards": {
+            "window": manifest.window.model_dump(),
+            "budget": manifest.budget.model_dump(),
+            "flags": sorted(manifest.flags.required),
+            "canary": manifest.canary.model_dump(exclude_none=True),
+            "timeouts": mode_timeouts.model_dump(),
+            "rate_limit": manifest.rate_limit.model_dump(),
+            "ttl": getattr(manifest.ttl, manifest.mode),
+            "isolated_dev": meta.isolated_dev,
+            "schema": {
+                "migrations_head": manifest.schema_.migrations_head,
+                "fingerprint": schema_fingerprint(model),
+            },
+        },
+        "program": program,
+    }
+    total_rows = _total_rows(runtime_program, model, order, manifest)
+    inline = manifest.mode == "baseline" or total_rows <= INLINE_ROW_LIMIT
+    plan["rows_inline"] = inline
+    entities_out, batches, tables = [], [], {}
+    previous = chain_seed(plan)
+    for name in order:
+        entity = model.entities[name]
+        count = (entity.count if entity.count is not None
+                 else manifest.volumetry[name].count if entity.expand_count is None
+                 else runtime_program.entity(entity.parent or "").count or 0)
+        sql = batch_sql(entity, entity.tenant_column)
+        rows_total = bytes_total = 0
+        for part, (start, stop) in enumerate(_ranges(manifest, entity, count)):
+            cells = batch_cells(runtime_program, name, start, stop)
+            text = copy_text(cells)
+            batch: dict[str, Any] = {
+                "id": f"{len(batches) + 1:04d}-{name}-{part + 1:04d}",
+                "entity": name,
+                "table": entity.qualified_table,
+                "depends_on": sorted(entity.depends_on()),
+                "columns": [c.name for c in entity.columns],
+                "sql": sql,
+                "key_range": {"start": start, "stop": stop},
+                "row_count": len(cells),
+                "rows_digest": "sha256:" + sha256_hex(text),
+            }
+            previous = chain_next(previous, batch)
+            batch["chain_hash"] = previous
+            if inline:
+                batch["rows"] = cells_to_json(cells)
+            batches.append(batch)
+            rows_total += len(cells)
+            bytes_total += len(text)
+        tables[entity.qualified_table] = {"rows": rows_total, "bytes": bytes_total}
+        entities_out.append({
+            "name": name,
+            "table": entity.qualified_table,
+            "tenant_column": entity.tenant_column,
+            "columns": [c.name for c in entity.columns],
+            "encrypted": [c.name for c in entity.columns if c.encrypted],
+            "pii": _pii_columns(entity),
+            "sql": entity_sql(entity, entity.tenant_column),
+            "rows": rows_total,
+        })
+    rows = sum(t["rows"] for t in tables.values())
+    size = sum(t["bytes"] for t in tables.values())
+    rate = manifest.rate_limit.target_rows_per_second
+    plan["entities"] = entities_out
+    plan["batches"] = batches
+    plan["estimate"] = {
+        "rows": rows,
+        "bytes": size,
+        "seconds": -(-rows // rate),
+        "tables": tables,
+    }
+    plan["info"] = info
+    plan["plan_hash"] = plan_hash(plan)
+    return plan
+
+
+def _pii_columns(entity: EntitySpec) -> list[str]:
+    names = {"cpf", "cnpj", "cnpj_alnum", "phone_mobile", "phone_landline", "email"}
+    return [c.name for c in entity.columns if _calls(c.expr.program) & names]
+
+
+def _calls(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, list):
+        if node and node[0] == "call":
+            found.add(node[1])
+        for item in node:
+            found |= _calls(item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            found |= _calls(item)
+    return found
+
+
+def _total_rows(program: Program, model: ModelSpec, order: list[str],
+                manifest: Manifest) -> int:
+    """Rows of the whole plan; expansions are counted by evaluating their count per parent."""
+    total = 0
+    for name in order:
+        entity = model.entities[name]
+        if entity.expand_count is None:
+            total += entity.count if entity.count is not None else manifest.volumetry[name].count
+            continue
+        parent_count = program.entity(entity.parent or "").count or 0
+        step = 100_000
+        for start in range(0, parent_count, step):
+            total += len(program.keys_for_range(name, start, min(start + step, parent_count)))
+    return total

@@ -1,0 +1,198 @@
+"""Entity models: tables, columns and expressions, shared by many tenants' manifests.
+
+A model is checked on its own (identifiers, types, expressions, references, cycles) before any
+manifest uses it; a manifest then supplies counts and state shares.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from seedc.compiler.expressions import ExpressionError, Lowered, parse_expression
+from seedc.compiler.source import Problems, Source
+from seedc.program.render import parse_sql_type
+
+__all__ = ["ColumnSpec", "EntitySpec", "ModelSpec", "check_identifier", "parse_model"]
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+RESERVED_COLUMNS = frozenset({"parent", "row", "tenant"})
+
+
+def check_identifier(name: str) -> bool:
+    """SQL identifiers seedc accepts: lower-case, unquoted-safe, at most 63 bytes."""
+    return bool(IDENTIFIER.match(name))
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    sql_type: str
+    nullable: bool
+    encrypted: bool
+    expr: Lowered
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str
+    schema: str
+    table: str
+    columns: tuple[ColumnSpec, ...]
+    count: int | None
+    parent: str | None
+    pick: str | None
+    expand_count: Lowered | None
+    expand_max: int
+    states: tuple[str, ...]
+    happy_state: str | None
+    tenant_column: str = "tenant_id"
+
+    @property
+    def qualified_table(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    def depends_on(self) -> set[str]:
+        """Entities whose rows must exist first (parents and picked rows: foreign keys)."""
+        deps = {self.parent} if self.parent else set()
+        for column in self.columns:
+            deps |= set(column.expr.entities)
+        return deps - {self.name}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    version: int
+    entities: dict[str, EntitySpec]
+
+
+def _lower(
+    source: Source, path: tuple[str, ...], text: str, problems: Problems
+) -> Lowered | None:
+    try:
+        return parse_expression(text)
+    except ExpressionError as exc:
+        line = source.value_line(path) + exc.line - 1
+        problems.add(source, line, ".".join(path),
+                     f"{exc.message} (expression column {exc.column})")
+        return None
+
+
+def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
+    """Typed, checked model; problems are added and None returned when any is found."""
+    data: dict[str, Any] = source.data
+    before = len(problems.items)
+    entities: dict[str, EntitySpec] = {}
+    for name, raw in data["entities"].items():
+        entity = _parse_entity(source, name, raw, problems)
+        if entity is not None:
+            entities[name] = entity
+    _check_references(source, entities, problems)
+    if len(problems.items) > before:
+        return None
+    return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities)
+
+
+def _parse_entity(
+    source: Source, name: str, raw: dict[str, Any], problems: Problems
+) -> EntitySpec | None:
+    base = ("entities", name)
+    parts = str(raw["table"]).split(".")
+    if len(parts) != 2 or not all(check_identifier(p) for p in parts):
+        problems.at(source, (*base, "table"),
+                    f"{raw['table']!r} is not a safe schema.table name (lower-case letters, "
+                    "digits and _, each part at most 63 characters)")
+        parts = ["invalid", "invalid"]
+    columns: list[ColumnSpec] = []
+    for column, spec in raw["columns"].items():
+        path = (*base, "columns", column)
+        if not check_identifier(column) or column in RESERVED_COLUMNS:
+            problems.at(source, path, f"{column!r} is not an allowed column name")
+            continue
+        try:
+            parse_sql_type(spec["type"])
+        except ValueError as exc:
+            problems.at(source, (*path, "type"), str(exc))
+            continue
+        lowered = _lower(source, (*path, "expr"), spec["expr"], problems)
+        if lowered is not None:
+            columns.append(ColumnSpec(column, spec["type"], bool(spec.get("nullable", False)),
+                                      bool(spec.get("encrypted", False)), lowered))
+    expand = raw.get("expand")
+    expand_count = None
+    if expand is not None:
+        expand_count = _lower(source, (*base, "expand", "count"), expand["count"], problems)
+        if "parent" not in raw:
+            problems.at(source, (*base, "expand"), "expand needs a parent")
+    if "count" in raw and expand is not None:
+        problems.at(source, (*base, "count"), "an expanded entity cannot also have a count")
+    states = raw.get("states")
+    if states and states["happy"] not in states["values"]:
+        problems.at(source, (*base, "states", "happy"),
+                    f"happy state {states['happy']!r} is not one of {states['values']}")
+    if raw.get("tenant_column", "tenant_id") not in raw["columns"]:
+        problems.at(source, (*base, "columns"),
+                    f"no tenant column {raw.get('tenant_column', 'tenant_id')!r}: every table is "
+                    "tenant-scoped (RLS, session 4); name it with tenant_column")
+    if "id" not in raw["columns"]:
+        problems.at(source, (*base, "columns"), "every entity needs an id column (its key)")
+    return EntitySpec(
+        name=name,
+        schema=parts[0],
+        table=parts[1],
+        columns=tuple(columns),
+        count=raw.get("count"),
+        parent=raw.get("parent"),
+        pick=raw.get("pick", "round_robin" if raw.get("parent") and not expand else None),
+        expand_count=expand_count,
+        expand_max=int(expand["max"]) if expand else 0,
+        states=tuple(states["values"]) if states else (),
+        happy_state=states["happy"] if states else None,
+        tenant_column=raw.get("tenant_column", "tenant_id"),
+    )
+
+
+def _check_references(
+    source: Source, entities: dict[str, EntitySpec], problems: Problems
+) -> None:
+    for entity in entities.values():
+        base = ("entities", entity.name)
+        names = {c.name for c in entity.columns}
+        if entity.parent is not None and entity.parent not in entities:
+            problems.at(source, (*base, "parent"), f"unknown parent entity {entity.parent!r}")
+        if entity.parent is not None and entity.expand_count is not None:
+            parent = entities.get(entity.parent)
+            if parent is not None and parent.expand_count is not None:
+                problems.at(source, (*base, "parent"),
+                            "an expanded entity's parent must have a count, not expand itself")
+        for column in entity.columns:
+            path = (*base, "columns", column.name, "expr")
+            for ref in sorted(column.expr.columns - names):
+                problems.at(source, path, f"row.{ref}: {entity.name} has no column {ref!r}")
+            for target in sorted(column.expr.entities - set(entities)):
+                problems.at(source, path, f"pick_row({target!r}): unknown entity")
+            if column.expr.uses_parent and entity.parent is None:
+                problems.at(source, path, f"`parent` used but {entity.name} has no parent")
+        _check_column_cycles(source, entity, problems)
+
+
+def _check_column_cycles(source: Source, entity: EntitySpec, problems: Problems) -> None:
+    graph = {c.name: set(c.expr.columns) for c in entity.columns}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle = [*trail[trail.index(nxt):], nxt] if nxt in trail else [node, nxt]
+                problems.at(source, ("entities", entity.name, "columns", node, "expr"),
+                            "columns refer to each other in a cycle: " + " -> ".join(cycle))
+            elif state.get(nxt) is None:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if state.get(name) is None:
+            visit(name, [name])

@@ -1,0 +1,106 @@
+"""The compiler, as one visible pipeline: load → validate → lower → order → generate → plan.
+
+Pure: it reads the manifest and its model and nothing else — no network, no database, no
+clock — so the same inputs give byte-identical plans on any machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from seedc.compiler.build import build_plan
+from seedc.compiler.manifest import Manifest, check_manifest, parse_manifest
+from seedc.compiler.model import ModelSpec, parse_model
+from seedc.compiler.order import CycleError, topological_order
+from seedc.compiler.schema import validate_against_schema
+from seedc.compiler.source import Problems, Source, load_yaml
+from seedc.plan.canonical import sha256_hex
+from seedc.program.batch import ColumnError
+
+__all__ = ["compile_manifest", "load_inputs"]
+
+
+def _display_path(path: Path) -> str:
+    """A path for the plan's info block: relative to the working directory when possible."""
+    try:
+        return Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()
+    except ValueError:
+        return path.name
+
+
+def load_inputs(manifest_path: Path) -> tuple[Manifest, Source, ModelSpec, Source]:
+    """Load and validate the manifest and its model, reporting every problem at once."""
+    problems = Problems()
+    source = load_yaml(manifest_path)
+    validate_against_schema(source, "manifest", problems)
+    problems.raise_if_any()
+    manifest = parse_manifest(source)
+    check_manifest(manifest, source, problems)
+    model_path = (manifest_path.parent / manifest.model).resolve()
+    if not model_path.is_file():
+        problems.at(source, ("model",), f"model file {manifest.model!r} not found")
+        problems.raise_if_any()
+    model_source = load_yaml(model_path)
+    validate_against_schema(model_source, "model", problems)
+    problems.raise_if_any()
+    model = parse_model(model_source, problems)
+    if model is not None:
+        _check_against_model(manifest, source, model, model_source, problems)
+    problems.raise_if_any()
+    assert model is not None
+    return manifest, source, model, model_source
+
+
+def _check_against_model(
+    manifest: Manifest, source: Source, model: ModelSpec, model_source: Source,
+    problems: Problems,
+) -> None:
+    for name in manifest.volumetry:
+        entity = model.entities.get(name)
+        if entity is None:
+            problems.at(source, ("volumetry", name), f"the model has no entity {name!r}")
+        elif entity.count is not None or entity.expand_count is not None:
+            problems.at(source, ("volumetry", name),
+                        f"{name} has its row count fixed by the model; remove it here")
+    for name, entity in model.entities.items():
+        if entity.count is None and entity.expand_count is None and name not in manifest.volumetry:
+            problems.at(source, ("volumetry",), f"missing volumetry for entity {name!r}")
+    for name, shares in manifest.states.items():
+        entity = model.entities.get(name)
+        if entity is None or not entity.states:
+            problems.at(source, ("states", name), f"entity {name!r} declares no states")
+            continue
+        for state in shares:
+            if state not in entity.states:
+                problems.at(source, ("states", name, state),
+                            f"unknown state {state!r} (allowed: {', '.join(entity.states)})")
+
+
+def compile_manifest(manifest_path: Path) -> dict[str, Any]:
+    """Compile one manifest into a plan dict (with its `plan_hash`)."""
+    manifest, source, model, model_source = load_inputs(manifest_path)
+    problems = Problems()
+    try:
+        order = topological_order(model.entities)
+    except CycleError as exc:
+        problems.at(model_source, ("entities", exc.cycle[0], "parent"), str(exc))
+        problems.raise_if_any("invalid model")
+        raise
+    digests = {
+        "manifest": "sha256:" + sha256_hex(source.raw),
+        "model": "sha256:" + sha256_hex(model_source.raw),
+    }
+    info = {
+        "manifest_path": _display_path(manifest_path),
+        "model_path": _display_path(model_source.path),
+        "regenerate": f"seedc compile {_display_path(manifest_path)} -o <plan>",
+    }
+    try:
+        return build_plan(manifest, model, order, digests, info)
+    except ColumnError as exc:
+        problems.at(model_source, ("entities", exc.entity, "columns", exc.column, "expr"),
+                    exc.reason)
+        problems.raise_if_any("invalid model")
+        raise

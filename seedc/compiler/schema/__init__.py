@@ -1,0 +1,39 @@
+"""The published JSON Schemas of manifests and models (`seedc schema` prints them)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from seedc.compiler.source import Problems, Source
+
+__all__ = ["schema", "validate_against_schema"]
+
+
+@cache
+def schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of `manifest` or `model`."""
+    text = resources.files("seedc.compiler.schema").joinpath(f"{kind}.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def validate_against_schema(source: Source, kind: str, problems: Problems) -> None:
+    """Add one problem per schema violation, each with its path and line."""
+    validator = Draft202012Validator(schema(kind))
+    for error in sorted(validator.iter_errors(source.data), key=lambda e: list(map(str, e.path))):
+        path = tuple(error.path)
+        message = error.message
+        if error.validator == "additionalProperties":
+            message = "unknown field(s): " + message.split("(")[-1].rstrip(")").replace(
+                " were unexpected", ""
+            ).replace(" was unexpected", "")
+        elif error.validator == "required":
+            message = "missing required field: " + message.split("'")[1]
+        elif error.validator == "const" and path and path[-1] == "apiVersion":
+            message = f"unknown apiVersion {error.instance!r}; this compiler reads 'seedc/v1'"
+        problems.at(source, path, message)
