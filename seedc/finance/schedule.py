@@ -111,7 +111,19 @@ def price_schedule(
         exact_payment = capital / annuity
         if carry == "exact":
             return _price_exact(capital, exact_payment, factors, dues)
-        return _price_rounded(round_money(capital), round_money(exact_payment), factors, dues)
+        rows = _price_rounded(round_money(capital), round_money(exact_payment), factors, dues)
+        if any(r.balance < 0 for r in rows):
+            # Tiny loans: rounding the payment up by a fraction of a cent, term after term,
+            # would repay early; round it down instead (the last row then pays a bit more).
+            floor = exact_payment.quantize(CENT, rounding=ROUND_DOWN)
+            rows = _price_rounded(round_money(capital), floor, factors, dues)
+        if any(r.balance < 0 for r in rows) or rows[-1].payment <= 0:
+            raise InvalidInput(
+                f"principal {principal} is too small for {len(dues)} installments",
+                rule="finance.principal",
+                details=["installments of a few cents cannot amortize it in cents"],
+            )
+        return rows
 
 
 def _price_rounded(

@@ -28,12 +28,22 @@ def validate_against_schema(source: Source, kind: str, problems: Problems) -> No
     for error in sorted(validator.iter_errors(source.data), key=lambda e: list(map(str, e.path))):
         path = tuple(error.path)
         message = error.message
-        if error.validator == "additionalProperties":
-            message = "unknown field(s): " + message.split("(")[-1].rstrip(")").replace(
-                " were unexpected", ""
-            ).replace(" was unexpected", "")
-        elif error.validator == "required":
-            message = "missing required field: " + message.split("'")[1]
-        elif error.validator == "const" and path and path[-1] == "apiVersion":
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = set(error.schema.get("properties", {}))
+            for unknown in sorted(set(error.instance) - known):
+                problems.at(source, (*path, unknown),
+                            f"unknown field(s): {unknown!r} (allowed: {', '.join(sorted(known))})")
+            continue
+        if error.validator == "required":
+            missing = message.split("'")[1]
+            problems.add(source, source.line_of(path), ".".join(map(str, (*path, missing))),
+                         f"missing required field: {missing}")
+            continue
+        if "propertyNames" in error.schema_path:
+            problems.at(source, (*path, str(error.instance)),
+                        f"{error.instance!r} is not an allowed name "
+                        "(lower-case letters, digits and _, starting with a letter)")
+            continue
+        if error.validator == "const" and path and path[-1] == "apiVersion":
             message = f"unknown apiVersion {error.instance!r}; this compiler reads 'seedc/v1'"
         problems.at(source, path, message)

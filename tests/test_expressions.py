@@ -1,0 +1,67 @@
+"""The expression grammar: a table of bad inputs and their messages, tested entry by entry."""
+
+from __future__ import annotations
+
+import pytest
+
+from seedc.compiler.expressions import ExpressionError, parse_expression
+
+BAD = [
+    # (expression, message fragment, line, column)
+    ("money(1,", "ends too early", 1, 9),
+    ("1 +* 2", "unexpected '*'", 1, 4),
+    ("x $ 2", "unexpected character '$'", 1, 3),
+    ("fake()", "unknown generator 'fake'", 1, 1),
+    ("money(1)", "money() takes 2 arguments, got 1", 1, 1),
+    ("int_range(1, 2, 3)", "int_range() takes 2 arguments, got 3", 1, 1),
+    ("row", "`row` needs a field", 1, 1),
+    ("tenant.secret", "tenant has no field 'secret'", 1, 8),
+    ("amount * 2", "unknown name 'amount'", 1, 1),
+    ('d"2025-02-30"', "not a valid date", 1, 1),
+    ("if(true, 1)", "if(condition, then, else) takes 3 arguments", 1, 1),
+    ("pick_row(x)", "unknown name 'x'", 1, 10),
+    ('"unterminated', "unexpected character", 1, 1),
+    ("money(1, 2) money(3, 4)", "unexpected 'money'", 1, 13),
+    ("seq(start=1, start=2)", "given twice", 1, 14),
+    ("", "empty expression", 1, 1),
+    ("1 +\n  * 2", "unexpected '*'", 2, 3),
+]
+
+
+@pytest.mark.parametrize(("text", "message", "line", "column"), BAD, ids=[b[0] for b in BAD])
+def test_bad_expression_message_and_position(text: str, message: str, line: int,
+                                             column: int) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        parse_expression(text)
+    assert message in caught.value.message
+    assert (caught.value.line, caught.value.column) == (line, column)
+
+
+GOOD = [
+    ("money(10.00, 500)", ["call", "money", [["lit", "dec", "10.00"], ["lit", "int", 500]], {}, 1]),
+    ("row.a + 2 * 3", ["bin", "+", ["col", "a"],
+                       ["bin", "*", ["lit", "int", 2], ["lit", "int", 3]]]),
+    ("parent.parent.id", ["get", ["parent_of", ["parent"]], "id"]),
+    ('pick_row("categories").id',
+     ["get", ["call", "pick_row", [["lit", "str", "categories"]], {}, 1], "id"]),
+    ("not (1 < 2) or false", ["bin", "or", ["unary", "not", ["bin", "<", ["lit", "int", 1],
+                                                               ["lit", "int", 2]]],
+                              ["lit", "bool", False]]),
+    ('d"2025-01-31" + months(1)', ["bin", "+", ["lit", "date", "2025-01-31"],
+                                   ["call", "months", [["lit", "int", 1]], {}, 1]]),
+]
+
+
+@pytest.mark.parametrize(("text", "program"), GOOD, ids=[g[0] for g in GOOD])
+def test_expressions_lower_to_program(text: str, program: object) -> None:
+    assert parse_expression(text).program == program
+
+
+def test_call_sites_are_numbered_so_two_calls_draw_independently() -> None:
+    lowered = parse_expression("int_range(1, 6) + int_range(1, 6)").program
+    assert lowered[2][4] != lowered[3][4]
+
+
+def test_no_python_eval_reachable() -> None:
+    with pytest.raises(ExpressionError):
+        parse_expression("__import__('os').system('true')")
