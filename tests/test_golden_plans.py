@@ -26,7 +26,8 @@ def test_there_are_golden_plans_for_every_manifest() -> None:
         assert plan_path_for(manifest).is_file(), f"no committed plan for {manifest}"
 
 
-@pytest.mark.parametrize("manifest", MANIFESTS, ids=[f"{m.parent.name}/{m.name}" for m in MANIFESTS])
+@pytest.mark.parametrize("manifest", MANIFESTS,
+                         ids=[f"{m.parent.name}/{m.name}" for m in MANIFESTS])
 def test_committed_plan_is_up_to_date(manifest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     plan = plan_path_for(manifest).relative_to(REPO)

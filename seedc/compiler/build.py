@@ -152,7 +152,9 @@ def build_plan(
     total_rows = _total_rows(runtime_program, model, order, manifest)
     inline = manifest.mode == "baseline" or total_rows <= INLINE_ROW_LIMIT
     plan["rows_inline"] = inline
-    entities_out, batches, tables = [], [], {}
+    entities_out: list[dict[str, Any]] = []
+    batches: list[dict[str, Any]] = []
+    tables: dict[str, dict[str, int]] = {}
     previous = chain_seed(plan)
     for name in order:
         entity = model.entities[name]

@@ -85,7 +85,7 @@ def parse_expression(text: str) -> Lowered:
         tree = _parser().parse(text)
     except UnexpectedCharacters as exc:
         raise ExpressionError(
-            f"unexpected character {text[exc.pos_in_stream]!r}", exc.line, exc.column
+            f"unexpected character {text[exc.pos_in_stream or 0]!r}", exc.line, exc.column
         ) from None
     except UnexpectedEOF as exc:
         raise ExpressionError(

@@ -33,7 +33,9 @@ class Source:
     def line_of(self, path: tuple[str | int, ...]) -> int:
         """1-based line of the value at `path`, or of its closest existing ancestor."""
         node = self.tree
-        line = node.lc.key(next(iter(node)))[0] + 1 if isinstance(node, CommentedMap) and node else 1
+        line = 1
+        if isinstance(node, CommentedMap) and node:
+            line = node.lc.key(next(iter(node)))[0] + 1
         for part in path:
             if isinstance(node, CommentedMap) and part in node:
                 line = node.lc.key(part)[0] + 1

@@ -9,7 +9,7 @@ forms convert losslessly, so the runtime can check an inline batch against its d
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -27,13 +27,13 @@ PLACEHOLDER_PREFIX = "\\P"
 _UNESCAPE = {"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t"}
 
 
-def copy_text(rows: Iterable[list[str]]) -> bytes:
+def copy_text(rows: Iterable[Sequence[str]]) -> bytes:
     """COPY text of rows of cells: one line per row, cells joined by tab."""
     lines = "\n".join(map("\t".join, rows))
     return (lines + "\n").encode("utf-8") if lines else b""
 
 
-def rows_digest(rows: Iterable[list[str]]) -> str:
+def rows_digest(rows: Iterable[Sequence[str]]) -> str:
     """sha256 of the COPY text of the rows (placeholders unresolved)."""
     return "sha256:" + hashlib.sha256(copy_text(rows)).hexdigest()
 
@@ -81,7 +81,7 @@ def cell_from_json(value: Any) -> str:
     return _escape(value)
 
 
-def cells_to_json(rows: Iterable[list[str]]) -> list[list[Any]]:
+def cells_to_json(rows: Iterable[Sequence[str]]) -> list[list[Any]]:
     return [[cell_to_json(c) for c in row] for row in rows]
 
 

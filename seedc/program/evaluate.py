@@ -251,12 +251,12 @@ def evaluate(node: Any, ctx: BatchContext) -> Vec:
 def _lit(node: Any, ctx: BatchContext) -> Vec:
     kind, value = node[1], node[2] if len(node) > 2 else None
     if kind == "dec":
-        dec = Decimal(value)
+        dec = Decimal(str(value))
         exponent = dec.as_tuple().exponent
         scale = max(0, -exponent) if isinstance(exponent, int) else 0
         return Vec("dec", int(dec.scaleb(scale)), scale=scale)
     if kind == "date":
-        return Vec("date", int((np.datetime64(value, "D") - np.datetime64(0, "D")).astype(int)))
+        return Vec("date", int(np.datetime64(value, "D").astype(np.int64)))
     if kind == "null":
         return Vec("null", None)
     return Vec(kind, value)
@@ -318,7 +318,7 @@ def _call(node: Any, ctx: BatchContext) -> Vec:
 
 
 def _unary(node: Any, ctx: BatchContext) -> Vec:
-    from seedc.program.operators import negate, logical_not
+    from seedc.program.operators import logical_not, negate
 
     value = evaluate(node[2], ctx)
     return negate(value) if node[1] == "-" else logical_not(value)

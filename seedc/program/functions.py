@@ -55,7 +55,7 @@ def _list_values(node: Any, what: str) -> list[Any]:
     items = node[1]
     if not items or any(i[0] != "lit" for i in items):
         raise ProgramError(f"{what} must be a non-empty list of literals")
-    return [i for i in items]
+    return list(items)
 
 
 # --- keys and sequences -------------------------------------------------------------------
@@ -169,7 +169,7 @@ def _literal_vec(items: list[Any]) -> tuple[str, np.ndarray, int]:
     return kind, arr, 0
 
 
-def _weights(node: Any, count: int) -> np.ndarray:
+def _weights(node: Any, count: int) -> tuple[np.ndarray, int]:
     items = _list_values(node, "weights")
     if len(items) != count:
         raise ProgramError(f"weights has {len(items)} entries for {count} choices")
@@ -379,7 +379,7 @@ def _neighborhood(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: 
 @generator("ref_date", doc="the manifest's reference date (UTC)")
 def _ref_date(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
     ref = ctx.program.reference
-    return Vec("date", int((np.datetime64(ref.date(), "D") - np.datetime64(0, "D")).astype(int)))
+    return Vec("date", int(np.datetime64(ref.date(), "D").astype(np.int64)))
 
 
 @generator("ref_ts", doc="the manifest's reference datetime (UTC)")

@@ -103,7 +103,8 @@ def column_cells(vec: Vec, sql_type: str, nullable: bool, n: int) -> list[str]:
         from_scale = vec.scale if vec.kind == "dec" else 0
         if from_scale > scale:
             raise ProgramError(
-                f"value has {from_scale} decimal places; {sql_type} keeps {scale}: use round(x, {scale})"
+                f"value has {from_scale} decimal places; {sql_type} keeps {scale}: "
+                f"use round(x, {scale})"
             )
         scaled = rescale(data.astype(np.int64), from_scale, scale)
         if (np.abs(scaled) >= 10**length).any():

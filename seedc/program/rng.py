@@ -57,7 +57,8 @@ def uuid5_many(namespace: uuid.UUID, names: list[bytes]) -> np.ndarray:
     hx = buf.tobytes().hex()
     out = np.empty(len(names), dtype=object)
     out[:] = [
-        f"{hx[i:i + 8]}-{hx[i + 8:i + 12]}-{hx[i + 12:i + 16]}-{hx[i + 16:i + 20]}-{hx[i + 20:i + 32]}"
+        f"{hx[i:i + 8]}-{hx[i + 8:i + 12]}-{hx[i + 12:i + 16]}-"
+        f"{hx[i + 16:i + 20]}-{hx[i + 20:i + 32]}"
         for i in range(0, len(hx), 32)
     ]
     return out
