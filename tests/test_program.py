@@ -133,3 +133,15 @@ def test_null_in_a_not_null_column_is_refused() -> None:
     vec = evaluate(parse_expression("null").program, ctx)
     with pytest.raises(ProgramError, match="NOT NULL"):
         column_cells(vec, "integer", False, 2)
+
+
+def test_document_bases_never_repeat_one_digit() -> None:
+    """CPF/CNPJ bases of one repeated digit are invalid (python-stdnum rejects them)."""
+    from seedc.program.functions import _skip_repeated
+
+    v = np.array([0, 111111109, 111111110, 10**9 - 11], dtype=object)
+    got = _skip_repeated(v, 10, 9)
+    assert list(got) == [1, 111111110, 111111112, 999999998]
+    assert all(len(set(f"{int(x):09d}")) > 1 for x in got)
+    assert list(_skip_repeated(np.arange(0, 3000, dtype=object), 10, 9)) == [
+        x for x in range(1, 3002) if x != 0]

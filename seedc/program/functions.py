@@ -427,15 +427,26 @@ def _digits(values: np.ndarray, width: int) -> list[str]:
     return [f"{int(v):0{width}d}" for v in values]
 
 
+def _skip_repeated(values: np.ndarray, radix: int, width: int) -> np.ndarray:
+    """Map [0, radix**width - radix) onto the bases that are not one repeated digit.
+
+    Receita rejects a CPF/CNPJ of one repeated digit, and FPE then cycle-walks past them, so
+    the synthetic inputs must avoid them too: the v-th allowed base is v + 1 + v // (R - 1),
+    with R = 11…1 (the distance between repdigits).
+    """
+    step = (radix**width - 1) // (radix - 1)
+    return values + 1 + values // (step - 1)
+
+
 @generator("cpf", doc="CPF placeholder: FPE over a 9-digit synthetic base at apply time")
 def _cpf(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
-    base = _pii_offset(ctx, site, 10**9)
+    base = _skip_repeated(_pii_offset(ctx, site, 10**9 - 10), 10, 9)
     return Vec("pii", np.array(_digits(base, 9), dtype=object), domain="cpf")
 
 
 @generator("cnpj", doc="CNPJ placeholder: FPE over a 12-digit synthetic base")
 def _cnpj(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
-    base = _pii_offset(ctx, site, 10**12)
+    base = _skip_repeated(_pii_offset(ctx, site, 10**12 - 10), 10, 12)
     return Vec("pii", np.array(_digits(base, 12), dtype=object), domain="cnpj")
 
 
@@ -452,7 +463,7 @@ def _base36(value: int, width: int) -> str:
 
 @generator("cnpj_alnum", doc="alphanumeric CNPJ placeholder (Receita, July 2026): radix 36 base")
 def _cnpj_alnum(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
-    base = _pii_offset(ctx, site, 36**12)
+    base = _skip_repeated(_pii_offset(ctx, site, 36**12 - 36), 36, 12)
     return Vec("pii", np.array([_base36(int(v), 12) for v in base], dtype=object),
                domain="cnpj_alnum")
 
