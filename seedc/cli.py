@@ -94,19 +94,177 @@ def show_cmd(plan_path: Path) -> None:
 @cli.command("diff")
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path), required=False)
-@click.option("--dsn", help="Compare the plan with this database instead of another plan.")
+@click.option("--dsn", help="Compare the plan with this database (drift) instead of a plan.")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
+              show_default=True, help="Dev-only key file (isolated dev only).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def diff_cmd(old: Path, new: Path | None, dsn: str | None, as_json: bool) -> None:
-    """Plan vs plan (what a manifest change does); exit 1 when they differ."""
-    from seedc.plan.diff import diff_plans, render_diff_json, render_diff_text
+def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
+             as_json: bool) -> None:
+    """OLD NEW: what a manifest change does. PLAN --dsn: drift. Exit 1 on differences."""
     from seedc.plan.format import read_plan
 
-    if new is None:
-        raise click.UsageError("give two plans (plan vs database drift needs --dsn)")
-    result = diff_plans(read_plan(old), read_plan(new))
-    click.echo(render_diff_json(result) if as_json else render_diff_text(result))
-    sys.exit(int(ExitCode.DIFFERENCES if result.changed else ExitCode.OK))
+    if new is None and dsn is None:
+        raise click.UsageError("give two plans, or one plan and --dsn for drift")
+    if new is not None and dsn is not None:
+        raise click.UsageError("give two plans or --dsn, not both")
+    if new is not None:
+        from seedc.plan.diff import diff_plans, render_diff_json, render_diff_text
+
+        result = diff_plans(read_plan(old), read_plan(new))
+        click.echo(render_diff_json(result) if as_json else render_diff_text(result))
+        sys.exit(int(ExitCode.DIFFERENCES if result.changed else ExitCode.OK))
+    from seedc.runtime.db import connect
+    from seedc.runtime.drift import diff_database, render_drift_json, render_drift_text
+    from seedc.runtime.keys import key_provider_for
+
+    plan = read_plan(old)
+    with connect(_dsn(dsn)) as conn:
+        report = diff_database(conn, plan, key_provider_for(env_file))
+    click.echo(render_drift_json(report) if as_json else render_drift_text(report))
+    sys.exit(int(ExitCode.DIFFERENCES if report.drifted else ExitCode.OK))
+
+
+def _dsn(dsn: str | None) -> str:
+    """--dsn, else libpq's environment, else the embedded demo database."""
+    import os
+
+    from seedc.demo import embedded_apply_dsn
+    from seedc.errors import InvalidInput
+
+    if dsn:
+        return dsn
+    if any(os.environ.get(v) for v in ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE")):
+        return ""
+    embedded = embedded_apply_dsn()
+    if embedded is None:
+        raise InvalidInput("no database: pass --dsn, set libpq variables (PGHOST…), or run "
+                           "`seedc demo` to create the embedded one")
+    from seedc.runtime.embedded import ensure_embedded_server
+
+    ensure_embedded_server()
+    return embedded
+
+
+def _lease_options(lease_wait: float, queue_ttl: float) -> object:
+    from seedc.runtime.lease import LeaseSettings
+
+    return LeaseSettings(queue_ttl_s=queue_ttl, lease_wait_s=lease_wait)
+
+
+_lease_wait = click.option("--lease-wait", type=float, default=60.0, show_default=True,
+                           help="Seconds to wait for another run of this tenant to finish.")
+_queue_ttl = click.option("--queue-ttl", type=float, default=300.0, show_default=True,
+                          help="Seconds a run may wait for a cluster slot (session 16).")
+
+
+@cli.command("apply")
+@click.argument("plan_path", type=click.Path(path_type=Path))
+@click.option("--dsn", help="Target database (the apply role). Default: libpq env, else the "
+              "embedded demo database.")
+@click.option("--dry-run", is_flag=True, help="Same path in a transaction rolled back.")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
+              show_default=True, help="Dev-only key file (isolated dev only).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+@_lease_wait
+@_queue_ttl
+@handle_errors
+def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path, as_json: bool,
+              lease_wait: float, queue_ttl: float) -> None:
+    """Apply a plan: preflight, slot and lease, SERIALIZABLE batches, checkpoints, verify."""
+    from seedc.plan.format import read_plan
+    from seedc.runtime.apply import ApplyOptions, apply_plan
+    from seedc.runtime.keys import key_provider_for
+    from seedc.runtime.progress import Progress, render_run
+
+    plan = read_plan(plan_path)
+    options = ApplyOptions(dry_run=dry_run, lease=_lease_options(lease_wait, queue_ttl),  # type: ignore[arg-type]
+                           on_batch=Progress(plan["estimate"]["rows"]))
+    try:
+        report = apply_plan(plan, _dsn(dsn), key_provider_for(env_file), options)
+    except SeedcError as exc:
+        failed = getattr(exc, "report", None)
+        if as_json and failed is not None:
+            click.echo(json.dumps(failed.as_json(), indent=2, sort_keys=True))
+        raise
+    click.echo(json.dumps(report.as_json(), indent=2, sort_keys=True) if as_json
+               else render_run(report, plan))
+
+
+@cli.command("reset")
+@click.argument("plan_path", type=click.Path(path_type=Path))
+@click.option("--dsn", help="Target database (the apply role).")
+@click.option("--yes", is_flag=True, help="Confirm deleting the tenant's dataset.")
+@_lease_wait
+@handle_errors
+def reset_cmd(plan_path: Path, dsn: str | None, yes: bool, lease_wait: float) -> None:
+    """Delete the tenant's rows and checkpoints for a coordinated reseed (audited)."""
+    from seedc.plan.format import read_plan
+    from seedc.runtime.reset import reset_tenant
+
+    plan = read_plan(plan_path)
+    if not yes:
+        raise click.UsageError(f"this deletes every row of tenant {plan['tenant']} in "
+                               f"{plan['environment']}'s seeded tables: add --yes")
+    deleted = reset_tenant(plan, _dsn(dsn), _lease_options(lease_wait, 300.0))  # type: ignore[arg-type]
+    for table, count in deleted.items():
+        click.echo(f"{table}: {count} row(s) deleted")
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database administration: the control schema."""
+
+
+@db_group.command("install")
+@click.option("--dsn", required=True, help="An admin DSN (creates the seedc schema).")
+@click.option("--apply-role", help="Grant this role what apply needs, nothing more.")
+@handle_errors
+def db_install_cmd(dsn: str, apply_role: str | None) -> None:
+    """Create or upgrade the seedc control schema (idempotent)."""
+    from seedc.runtime.install import install
+
+    applied = install(dsn, apply_role)
+    click.echo(f"control schema: {'applied ' + str(applied) if applied else 'up to date'}"
+               + (f"; granted {apply_role}" if apply_role else ""))
+
+
+@cli.command("demo")
+@click.option("--dsn", help="Admin DSN of a server to use instead of the embedded one.")
+@click.option("--manifest", type=click.Path(path_type=Path),
+              default=Path("manifests/dev/acme.yaml"), show_default=True)
+@click.option("--schema-dir", type=click.Path(path_type=Path),
+              default=Path("manifests/schema"), show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def demo_cmd(dsn: str | None, manifest: Path, schema_dir: Path, as_json: bool) -> None:
+    """Install the demo schema, control schema and apply role; compile and apply the example."""
+    from seedc.demo import run_demo
+    from seedc.runtime.apply import ApplyOptions
+    from seedc.runtime.progress import Progress, render_run
+
+    result = run_demo(dsn, manifest, schema_dir, options=ApplyOptions(on_batch=Progress(0)))
+    if as_json:
+        click.echo(json.dumps(result.report.as_json(), indent=2, sort_keys=True))
+        return
+    click.echo(f"plan: {result.plan_path}")
+    click.echo(render_run(result.report, {}))
+
+
+@cli.group("finance")
+def finance_group() -> None:
+    """Exact loan finance: schedules, IOF and CET."""
+
+
+def _register_finance() -> None:
+    from seedc.finance.cli import quote
+
+    if quote.callback is not None:
+        quote.callback = handle_errors(quote.callback)
+    finance_group.add_command(quote, "quote")
+
+
+_register_finance()
 
 
 def main() -> None:

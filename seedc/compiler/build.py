@@ -80,7 +80,8 @@ def schema_fingerprint(model: ModelSpec) -> str:
     tables = []
     for e in sorted(model.entities.values(), key=lambda x: x.qualified_table):
         cols = sorted(
-            [c.name, "bytea" if c.encrypted else c.sql_type, not c.nullable] for c in e.columns
+            [c.name, "bytea" if c.encrypted else c.sql_type.replace(" ", ""), not c.nullable]
+            for c in e.columns
         )
         tables.append([e.qualified_table, cols])
     return "sha256:" + sha256_hex(canonical_bytes(tables))

@@ -71,7 +71,7 @@ def _context(entity: EntitySpec, tenant_column: str) -> dict[str, Any]:
 
 
 def batch_sql(entity: EntitySpec, tenant_column: str) -> dict[str, str]:
-    """The statements one batch runs, by name: context, stage, copy, insert."""
+    """The statements one batch runs, by name: context, stage, clear, copy, insert."""
     return _statements(_env().get_template("batch.sql.j2").render(**_context(entity,
                                                                               tenant_column)))
 

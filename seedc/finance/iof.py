@@ -1,6 +1,6 @@
 """IOF on credit operations (Decreto 6.306/2007, art. 7º), rates as dated data.
 
-Why data and not constants: the rates changed eight times since 2020 (COVID zero rates, the
+Why data and not constants: the rates changed ten times since 2020 (COVID zero rates, the
 2021 increase, and the 2025 decrees for companies), and a loan pays the rate in force on its
 contract date, so seeding historical loans needs the whole history. The table lives in
 ``iof_rates.json`` next to this module, each row with its decree citation.
@@ -11,6 +11,9 @@ contracted amortization system):
 * daily part = sum over installments of ``amortization * daily_rate * min(days, 365)``, days
   counted from release (the contract date) to the due date; summed exactly, rounded once to
   the cent (ROUND_HALF_UP). An installment that amortizes nothing (or less) adds nothing.
+  The quote uses each installment's exact amortization under the system (before the cent
+  ledger's rounding), like the IN's "tabela prática" (IOF = principal x coefficient), so
+  IOF(F) only grows with F and the financed gross-up always has a cent solution.
 * additional part = ``principal * additional_rate``, rounded to the cent.
 """
 
@@ -130,19 +133,28 @@ def iof_rate_on(on: date, borrower: str) -> IofRate:
 
 
 def iof_for_schedule(
-    installments: Sequence[Installment],
+    amortizations: Sequence[Installment] | Sequence[tuple[date, Decimal]],
     release_date: date,
     rate: IofRate,
     *,
     principal: Decimal,
 ) -> IofBreakdown:
-    """IOF of a schedule released on ``release_date`` whose principal is ``principal``."""
+    """IOF of a loan of ``principal`` released on ``release_date``.
+
+    ``amortizations`` are the schedule rows or (due date, amortization) pairs; the quote
+    passes the exact, unrounded amortizations (see ``amortization_shares``) so the tax is
+    linear in the principal. Amortizations <= 0 (a first period whose interest exceeds the
+    payment) carry no base.
+    """
     with exact():
         daily = ZERO
-        for row in installments:
-            if row.amortization > 0:
-                days = min(max((row.due_date - release_date).days, 0), MAX_DAYS)
-                daily += row.amortization * rate.daily * days
+        for item in amortizations:
+            due, amount = (
+                (item.due_date, item.amortization) if isinstance(item, Installment) else item
+            )
+            if amount > 0:
+                days = min(max((due - release_date).days, 0), MAX_DAYS)
+                daily += amount * rate.daily * days
         daily_part = round_money(daily)
         additional_part = round_money(principal * rate.additional)
     return IofBreakdown(daily_part, additional_part, daily_part + additional_part, rate)
@@ -152,8 +164,10 @@ def gross_up(released: Decimal, iof_of: Callable[[Decimal], Decimal]) -> Decimal
     """Smallest cent amount F with ``F - iof_of(F) >= released``; equality is the normal case.
 
     Why a fixed point: IOF grows with F at under 4 % per real, so ``F = released + IOF(F)`` is
-    a contraction; a few iterations land on it, then a short walk makes the answer the
-    smallest such cent amount (IOF is a step function of F because of cent rounding).
+    a contraction; a few iterations land near it, then a short walk finds the cent where
+    ``F - IOF(F)`` first reaches ``released``. When ``iof_of`` never decreases as F grows (true
+    for the linear IOF the quote uses), F - IOF(F) rises at most one cent per cent of F, so
+    that cent gives equality.
     """
     financed = released
     for _ in range(50):

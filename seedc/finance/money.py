@@ -50,7 +50,8 @@ def round_money(value: Decimal) -> Decimal:
 def round_percent(fraction: Decimal) -> Decimal:
     """A rate given as a fraction, as a percentage with two decimals (ROUND_HALF_UP, BCB style)."""
     with exact():
-        return (fraction * 100).quantize(CENT, rounding=ROUND_HALF_UP)
+        percent = (fraction * 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    return percent.copy_abs() if percent == 0 else percent  # never print "-0.00"
 
 
 def growth(monthly_rate: Decimal, months: Decimal) -> Decimal:

@@ -7,11 +7,13 @@ loan and may cross-check it against a user routine of the same type,
 Money flow, in the order it is computed:
 
 * ``iof="none"``: financed principal = principal, no IOF.
-* ``iof="upfront"``: financed principal = principal; IOF is computed on that schedule and paid
+* ``iof="upfront"``: financed principal = principal; IOF is computed on that loan and paid
   out of the released money.
 * ``iof="financed"``: the IOF is added to the principal (gross-up): the financed principal F
   is the smallest cent amount with ``F - IOF(F) = principal``, IOF(F) computed on F's own
-  schedule (so the IOF base includes the IOF itself).
+  amortizations (so the IOF base includes the IOF itself).
+* The IOF base of each installment is its exact amortization under the system (before cent
+  rounding), so IOF(F) is linear in F before its final rounding; see :mod:`.iof`.
 * Fees are paid up front by the borrower and reduce the released amount.
 * released amount = principal - upfront IOF - fees; the CET equates it to the installments.
 """
@@ -30,7 +32,14 @@ from .calendar import DAY_COUNTS, DayCount, due_dates
 from .cet import cet_annual, cet_percent
 from .iof import BORROWERS, Borrower, IofBreakdown, gross_up, iof_for_schedule, iof_rate_on
 from .money import ZERO, exact, parse_decimal
-from .schedule import CARRIES, Carry, Installment, price_schedule, sac_schedule
+from .schedule import (
+    CARRIES,
+    Carry,
+    Installment,
+    amortization_shares,
+    price_schedule,
+    sac_schedule,
+)
 
 __all__ = [
     "IOF_MODES",
@@ -144,11 +153,31 @@ def quote_terms(terms: LoanTerms) -> Quote:
     _validate(terms)
     rate = terms.monthly_rate()
     dues = due_dates(terms.contract_date, terms.term, terms.first_due, terms.grace_months)
-    build = price_schedule if terms.system == "price" else sac_schedule
+    breakdown: IofBreakdown | None = None
+    financed = terms.principal
+    if terms.iof != "none":
+        iof_rate = iof_rate_on(terms.contract_date, terms.borrower)
+        shares = amortization_shares(
+            terms.system,
+            rate,
+            terms.contract_date,
+            dues,
+            day_count=terms.day_count,
+            grace_months=terms.grace_months,
+        )
 
-    def schedule_of(principal: Decimal) -> list[Installment]:
-        return build(
-            principal,
+        def iof_of(principal: Decimal) -> IofBreakdown:
+            with exact():
+                base = [(due, principal * share) for due, share in zip(dues, shares, strict=True)]
+            return iof_for_schedule(base, terms.contract_date, iof_rate, principal=principal)
+
+        if terms.iof == "financed":
+            financed = gross_up(terms.principal, lambda p: iof_of(p).total)
+        breakdown = iof_of(financed)
+    build = price_schedule if terms.system == "price" else sac_schedule
+    rows = tuple(
+        build(
+            financed,
             rate,
             terms.contract_date,
             dues,
@@ -156,21 +185,7 @@ def quote_terms(terms: LoanTerms) -> Quote:
             carry=terms.carry,
             grace_months=terms.grace_months,
         )
-
-    breakdown: IofBreakdown | None = None
-    financed = terms.principal
-    if terms.iof != "none":
-        iof_rate = iof_rate_on(terms.contract_date, terms.borrower)
-
-        def iof_of(principal: Decimal) -> IofBreakdown:
-            return iof_for_schedule(
-                schedule_of(principal), terms.contract_date, iof_rate, principal=principal
-            )
-
-        if terms.iof == "financed":
-            financed = gross_up(terms.principal, lambda p: iof_of(p).total)
-        breakdown = iof_of(financed)
-    rows = tuple(schedule_of(financed))
+    )
     iof_total = breakdown.total if breakdown else ZERO
     fees_total = sum(terms.fees, ZERO)
     upfront_iof = iof_total if terms.iof == "upfront" else ZERO

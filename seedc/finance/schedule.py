@@ -14,6 +14,11 @@ Conventions (why: published tables differ only in these, so they are options, no
   principal, every row satisfies ``opening - amortization == balance`` and
   ``interest + amortization == payment``, and the balance ends at 0.00. For SAC the
   amortization is ``round(principal / n)`` for rows 1..n-1.
+  When rate x term is so extreme that cent errors compound faster than the loan amortizes
+  (no fixed payment in cents keeps the Price ledger >= 0, e.g. 13 % a.m. over 8 years),
+  the Price ledger is re-anchored on the exact balances: each row's balance is the exact
+  balance rounded, amortization is the difference of rounded balances and the payment may
+  differ from the nominal one by a cent; all the identities above still hold.
 * ``carry="exact"`` - the spreadsheet convention: balances are carried unrounded (40 digits)
   and every printed cell is that exact value rounded on its own. It reproduces tables made in
   Excel; the identities above then hold only to a cent or so, and the last row pays the exact
@@ -37,6 +42,7 @@ __all__ = [
     "CARRIES",
     "Carry",
     "Installment",
+    "amortization_shares",
     "price_schedule",
     "sac_schedule",
 ]
@@ -117,13 +123,33 @@ def price_schedule(
             # would repay early; round it down instead (the last row then pays a bit more).
             floor = exact_payment.quantize(CENT, rounding=ROUND_DOWN)
             rows = _price_rounded(round_money(capital), floor, factors, dues)
-        if any(r.balance < 0 for r in rows) or rows[-1].payment <= 0:
-            raise InvalidInput(
-                f"principal {principal} is too small for {len(dues)} installments",
-                rule="finance.principal",
-                details=["installments of a few cents cannot amortize it in cents"],
-            )
+        if any(r.balance < 0 for r in rows):
+            # Extreme rate x term: cent errors compound faster than the loan amortizes, so no
+            # fixed payment in cents keeps the ledger >= 0. Re-anchor every row on the exact
+            # balance instead (payments then vary by a cent or so; sums stay exact).
+            rows = _price_reanchored(capital, exact_payment, factors, dues)
         return rows
+
+
+def _price_reanchored(
+    capital: Decimal, payment: Decimal, factors: Sequence[Decimal], dues: Sequence[date]
+) -> list[Installment]:
+    rows: list[Installment] = []
+    balance = capital
+    opening = round_money(capital)
+    last = len(dues) - 1
+    for k, (factor, due) in enumerate(zip(factors, dues, strict=True)):
+        interest = round_money(balance * (factor - 1))
+        balance = ZERO if k == last else balance * factor - payment
+        closing = round_money(balance)
+        amortization = opening - closing
+        rows.append(
+            Installment(
+                k + 1, due, opening, interest + amortization, interest, amortization, closing
+            )
+        )
+        opening = closing
+    return rows
 
 
 def _price_rounded(
@@ -168,6 +194,42 @@ def _price_exact(
         )
         balance = closing
     return rows
+
+
+def amortization_shares(
+    system: Literal["price", "sac"],
+    monthly_rate: Decimal,
+    contract_date: date,
+    dues: Sequence[date],
+    *,
+    day_count: DayCount = "30/360",
+    grace_months: int = 0,
+) -> list[Decimal]:
+    """Exact (unrounded) amortization of each installment per 1.00 of principal.
+
+    Why: the IOF base is each installment's principal under the amortization system (IN SRF
+    46/2001 art. 2). Taking it before cent rounding makes the IOF linear in the principal,
+    as in the IN's own "tabela prática", which is what lets the financed gross-up always
+    land on the cent. With grace the shares add up to the capitalisation factor.
+    """
+    _check(Decimal(1), monthly_rate, dues, "exact")
+    capital, factors = _factors(monthly_rate, contract_date, dues, day_count, grace_months)
+    n = len(dues)
+    with exact():
+        if system == "sac":
+            return [capital / n] * n
+        discount, annuity = Decimal(1), Decimal(0)
+        for factor in factors:
+            discount /= factor
+            annuity += discount
+        payment = capital / annuity
+        shares: list[Decimal] = []
+        balance = capital
+        for k, factor in enumerate(factors):
+            amortization = balance if k == n - 1 else payment - balance * (factor - 1)
+            shares.append(amortization)
+            balance -= amortization
+        return shares
 
 
 def sac_schedule(
