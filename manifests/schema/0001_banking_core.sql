@@ -156,6 +156,40 @@ CREATE TABLE app.transactions (
     occurred_at      timestamptz NOT NULL
 );
 
+CREATE TABLE app.loans (
+    id                    uuid PRIMARY KEY,
+    tenant_id             uuid NOT NULL REFERENCES app.tenants (id),
+    contract_id           uuid NOT NULL REFERENCES app.contracts (id),
+    customer_id           uuid NOT NULL REFERENCES app.customers (id),
+    principal             numeric(14,2) NOT NULL CHECK (principal > 0),
+    rate_monthly_percent  numeric(7,4) NOT NULL,
+    term_months           smallint NOT NULL,
+    amortization_system   varchar(5) NOT NULL CHECK (amortization_system IN ('price', 'sac')),
+    contract_date         date NOT NULL,
+    first_due_date        date NOT NULL,
+    financed_amount       numeric(14,2) NOT NULL,
+    iof_amount            numeric(14,2) NOT NULL,
+    installment_amount    numeric(14,2) NOT NULL,
+    total_payable         numeric(14,2) NOT NULL,
+    cet_annual_percent    numeric(7,2) NOT NULL,
+    cet_monthly_percent   numeric(7,2) NOT NULL,
+    status                varchar(16) NOT NULL
+);
+
+CREATE TABLE app.installments (
+    id            uuid PRIMARY KEY,
+    tenant_id     uuid NOT NULL REFERENCES app.tenants (id),
+    loan_id       uuid NOT NULL REFERENCES app.loans (id),
+    number        smallint NOT NULL,
+    due_date      date NOT NULL,
+    amount        numeric(14,2) NOT NULL,
+    interest      numeric(14,2) NOT NULL,
+    amortization  numeric(14,2) NOT NULL,
+    balance       numeric(14,2) NOT NULL,
+    status        varchar(16) NOT NULL,
+    UNIQUE (loan_id, number)
+);
+
 -- Row-level security: enabled and forced on every tenant table, one tenant policy each.
 DO $$
 DECLARE
@@ -164,7 +198,8 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['tenants', 'users', 'consultants', 'customers', 'addresses',
                              'account_types', 'categories', 'limit_policies', 'suppliers',
-                             'bank_accounts', 'contracts', 'credit_limits', 'transactions']
+                             'bank_accounts', 'contracts', 'credit_limits', 'transactions',
+                             'loans', 'installments']
     LOOP
         key := CASE WHEN t = 'tenants' THEN 'id' ELSE 'tenant_id' END;
         EXECUTE format('ALTER TABLE app.%I ENABLE ROW LEVEL SECURITY', t);

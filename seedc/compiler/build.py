@@ -81,7 +81,7 @@ def schema_fingerprint(model: ModelSpec) -> str:
     for e in sorted(model.entities.values(), key=lambda x: x.qualified_table):
         cols = sorted(
             [c.name, "bytea" if c.encrypted else c.sql_type.replace(" ", ""), not c.nullable]
-            for c in e.columns
+            for c in e.stored
         )
         tables.append([e.qualified_table, cols])
     return "sha256:" + sha256_hex(canonical_bytes(tables))
@@ -172,7 +172,7 @@ def build_plan(
                 "entity": name,
                 "table": entity.qualified_table,
                 "depends_on": sorted(entity.depends_on()),
-                "columns": [c.name for c in entity.columns],
+                "columns": [c.name for c in entity.stored],
                 "sql": sql,
                 "key_range": {"start": start, "stop": stop},
                 "row_count": len(cells),
@@ -190,8 +190,8 @@ def build_plan(
             "name": name,
             "table": entity.qualified_table,
             "tenant_column": entity.tenant_column,
-            "columns": [c.name for c in entity.columns],
-            "encrypted": [c.name for c in entity.columns if c.encrypted],
+            "columns": [c.name for c in entity.stored],
+            "encrypted": [c.name for c in entity.stored if c.encrypted],
             "pii": _pii_columns(entity),
             "sql": entity_sql(entity, entity.tenant_column),
             "rows": rows_total,
@@ -214,7 +214,7 @@ def build_plan(
 
 def _pii_columns(entity: EntitySpec) -> list[str]:
     names = {"cpf", "cnpj", "cnpj_alnum", "phone_mobile", "phone_landline", "email"}
-    return [c.name for c in entity.columns if _calls(c.expr.program) & names]
+    return [c.name for c in entity.stored if _calls(c.expr.program) & names]
 
 
 def _calls(node: Any) -> set[str]:

@@ -32,6 +32,7 @@ class ColumnSpec:
     nullable: bool
     encrypted: bool
     expr: Lowered
+    virtual: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class EntitySpec:
     @property
     def qualified_table(self) -> str:
         return f"{self.schema}.{self.table}"
+
+    @property
+    def stored(self) -> tuple[ColumnSpec, ...]:
+        """The columns written to the table (virtual ones only feed other columns)."""
+        return tuple(c for c in self.columns if not c.virtual)
 
     def depends_on(self) -> set[str]:
         """Entities whose rows must exist first (parents and picked rows: foreign keys)."""
@@ -111,15 +117,21 @@ def _parse_entity(
         if not check_identifier(column) or column in RESERVED_COLUMNS:
             problems.at(source, path, f"{column!r} is not an allowed column name")
             continue
-        try:
-            parse_sql_type(spec["type"])
-        except ValueError as exc:
-            problems.at(source, (*path, "type"), str(exc))
+        virtual = bool(spec.get("virtual", False))
+        if virtual and ("type" in spec or spec.get("encrypted")):
+            problems.at(source, path, "a virtual column has no type and is never encrypted")
             continue
+        if not virtual:
+            try:
+                parse_sql_type(spec["type"])
+            except ValueError as exc:
+                problems.at(source, (*path, "type"), str(exc))
+                continue
         lowered = _lower(source, (*path, "expr"), spec["expr"], problems)
         if lowered is not None:
-            columns.append(ColumnSpec(column, spec["type"], bool(spec.get("nullable", False)),
-                                      bool(spec.get("encrypted", False)), lowered))
+            columns.append(ColumnSpec(column, "virtual" if virtual else spec["type"],
+                                      bool(spec.get("nullable", False)),
+                                      bool(spec.get("encrypted", False)), lowered, virtual))
     expand = raw.get("expand")
     expand_count = None
     if expand is not None:
@@ -164,6 +176,12 @@ def _check_references(
             problems.at(source, (*base, "parent"), f"unknown parent entity {entity.parent!r}")
         if entity.parent is not None and entity.expand_count is not None:
             parent = entities.get(entity.parent)
+            if parent is not None:
+                parent_columns = {c.name for c in parent.columns}
+                for ref in sorted(entity.expand_count.columns - parent_columns):
+                    problems.at(source, (*base, "expand", "count"),
+                                f"row.{ref}: the count is evaluated on the parent row and "
+                                f"{parent.name} has no column {ref!r}")
             if parent is not None and parent.expand_count is not None:
                 problems.at(source, (*base, "parent"),
                             "an expanded entity's parent must have a count, not expand itself")

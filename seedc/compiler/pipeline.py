@@ -18,6 +18,7 @@ from seedc.compiler.schema import validate_against_schema
 from seedc.compiler.source import Problems, Source, load_yaml
 from seedc.plan.canonical import sha256_hex
 from seedc.program.batch import ColumnError
+from seedc.program.values import ProgramError
 
 __all__ = ["compile_manifest", "load_inputs"]
 
@@ -102,5 +103,9 @@ def compile_manifest(manifest_path: Path) -> dict[str, Any]:
     except ColumnError as exc:
         problems.at(model_source, ("entities", exc.entity, "columns", exc.column, "expr"),
                     exc.reason)
+        problems.raise_if_any("invalid model")
+        raise
+    except ProgramError as exc:
+        problems.add(model_source, 1, "entities", str(exc))
         problems.raise_if_any("invalid model")
         raise

@@ -62,9 +62,9 @@ def _context(entity: EntitySpec, tenant_column: str) -> dict[str, Any]:
     return {
         "schema": entity.schema,
         "table": entity.table,
-        "columns": [c.name for c in entity.columns],
-        "encrypted": {c.name for c in entity.columns if c.encrypted},
-        "stage_types": {c.name: _stage_type(c.sql_type) for c in entity.columns},
+        "columns": [c.name for c in entity.stored],
+        "encrypted": {c.name for c in entity.stored if c.encrypted},
+        "stage_types": {c.name: _stage_type(c.sql_type) for c in entity.stored},
         "stage": f"seedc_stage_{entity.name}"[:63],
         "tenant_column": tenant_column,
     }

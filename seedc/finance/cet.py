@@ -14,6 +14,7 @@ far beyond the 1e-10 the specification asks (we stop at 1e-24).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 _TOLERANCE = Decimal("1e-24")
+_ONE_STEP = Decimal("1e-12")
 _MAX_ITERATIONS = 200
 _DAYS_IN_YEAR = Decimal(365)
 
@@ -96,6 +98,9 @@ def irr_annual(released: Decimal, times: Sequence[Decimal], amounts: Sequence[De
         raise InvalidInput("the rate needs positive installments", rule="finance.cet")
     if any(t <= 0 for t in times):
         raise InvalidInput("installments must fall after the release", rule="finance.cet")
+    polished = _polish(_float_guess(released, times, amounts), released, times, amounts)
+    if polished is not None:
+        return polished
     with exact():
         low, high = Decimal("-0.99"), Decimal(1)
         if _npv_and_slope(low, released, times, amounts)[0] <= 0:
@@ -119,6 +124,53 @@ def irr_annual(released: Decimal, times: Sequence[Decimal], amounts: Sequence[De
                 return candidate
             rate = candidate
     raise InvalidInput("CET did not converge", rule="finance.cet")  # pragma: no cover
+
+
+def _float_guess(released: Decimal, times: Sequence[Decimal],
+                 amounts: Sequence[Decimal]) -> Decimal | None:
+    """A starting point only: Newton in binary floating point, rounded to 12 digits.
+
+    Rounding makes the start independent of the platform's last-ulp libm differences; the
+    Decimal polish below then gives the same root everywhere.
+    """
+    fr, ts, ams = float(released), [float(t) for t in times], [float(a) for a in amounts]
+    rate = 0.1
+    for _ in range(60):
+        if rate <= -0.99:
+            return None
+        log_base = math.log1p(rate)
+        value, slope = -fr, 0.0
+        for t, a in zip(ts, ams, strict=True):
+            d = a * math.exp(-t * log_base)
+            value += d
+            slope -= t * d / (1 + rate)
+        if slope == 0:
+            return None
+        step = value / slope
+        rate -= step
+        if abs(step) < 1e-13:
+            return Decimal(repr(round(rate, 12)))
+    return None
+
+
+def _polish(start: Decimal | None, released: Decimal, times: Sequence[Decimal],
+            amounts: Sequence[Decimal]) -> Decimal | None:
+    """Decimal Newton from a close start; None when it does not settle (bracketed fallback)."""
+    if start is None:
+        return None
+    with exact():
+        rate = start
+        for _ in range(6):
+            value, slope = _npv_and_slope(rate, released, times, amounts)
+            if slope == 0:
+                return None
+            candidate = rate - value / slope
+            # Newton squares the error: a step under 1e-12 leaves one near 1e-24 (the bound
+            # asked); a larger step means the start was poor, so iterate.
+            if abs(candidate - rate) < _ONE_STEP:
+                return candidate
+            rate = candidate
+    return None
 
 
 def cet_monthly(annual: Decimal) -> Decimal:

@@ -6,8 +6,9 @@ runtime (regeneration of large plans) alike; a batch depends on nothing outside 
 
 from __future__ import annotations
 
+from seedc.program import finance_functions as _finance  # noqa: F401  (registers generators)
 from seedc.program import functions as _functions  # noqa: F401  (registers the generators)
-from seedc.program.evaluate import BatchContext, Program
+from seedc.program.evaluate import VIRTUAL, BatchContext, Program
 from seedc.program.render import column_cells
 from seedc.program.values import ProgramError
 
@@ -30,6 +31,8 @@ def batch_cells(program: Program, entity: str, start: int, stop: int) -> list[tu
     ctx = BatchContext(program, entity, keys)
     columns: list[list[str]] = []
     for name, sql_type, nullable, _expr in ctx.entity.columns:
+        if sql_type == VIRTUAL:
+            continue
         try:
             vec = ctx.column_value(name)
             columns.append(column_cells(vec, sql_type, nullable, ctx.n))

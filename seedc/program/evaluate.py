@@ -24,6 +24,7 @@ from seedc.program.values import ProgramError, Vec, broadcast
 
 __all__ = [
     "EXPAND_SHIFT",
+    "VIRTUAL",
     "BatchContext",
     "EntityProgram",
     "Program",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 EXPAND_SHIFT = 20
+VIRTUAL = "virtual"  # the type of a column that is computed for others but never written
 SEEDC_NAMESPACE = uuid.UUID("6f1c54a2-3c53-5d1e-9b0a-5eedc0000001")
 
 
@@ -157,7 +159,7 @@ class BatchContext:
         self._columns: dict[str, Vec] = {}
         self._evaluating: set[str] = set()
         self.memo: dict[int, Vec] = {}
-        self.shared: dict[Any, BatchContext] = {}
+        self.shared: dict[Any, tuple[BatchContext, np.ndarray]] = {}
 
     def for_column(self, column: str) -> BatchContext:
         """The same batch, with random streams keyed by `column`."""
@@ -228,11 +230,23 @@ class BatchContext:
 def row_column(ctx: BatchContext, entity: str, keys: np.ndarray, column: str) -> Vec:
     """A column of another entity (a parent, or a picked row) at the given keys."""
     cache_key = (entity, keys.tobytes())
-    other = ctx.shared.get(cache_key)
-    if other is None:
-        other = BatchContext(ctx.program, entity, keys)
-        ctx.shared[cache_key] = other
-    return other.column_value(column)
+    hit = ctx.shared.get(cache_key)
+    if hit is None:
+        unique, inverse = np.unique(keys, return_inverse=True)
+        hit = (BatchContext(ctx.program, entity, unique), inverse)
+        ctx.shared[cache_key] = hit
+    other, inverse = hit
+    return _take(other.column_value(column), inverse)
+
+
+def _take(value: Vec, index: np.ndarray) -> Vec:
+    """A vector evaluated on unique keys, spread back to every row that refers to them."""
+    if value.kind == "rec":
+        return Vec("rec", {k: _take(v, index) for k, v in value.data.items()})
+    if isinstance(value.data, np.ndarray):
+        return Vec(value.kind, value.data[index], scale=value.scale, domain=value.domain,
+                   entity=value.entity)
+    return value
 
 
 Function = Callable[[BatchContext, list[Any], dict[str, Any], str], Vec]

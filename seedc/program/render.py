@@ -67,7 +67,10 @@ def escape_text(values: list[str]) -> list[str]:
 def _with_nulls(cells: list[str], data: np.ndarray) -> list[str]:
     if data.dtype != object:
         return cells
-    return [NULL_CELL if d is None else c for c, d in zip(cells, data.tolist(), strict=True)]
+    values = data.tolist()
+    if None not in values:
+        return cells
+    return [NULL_CELL if d is None else c for c, d in zip(cells, values, strict=True)]
 
 
 def column_cells(vec: Vec, sql_type: str, nullable: bool, n: int) -> list[str]:
@@ -78,7 +81,7 @@ def column_cells(vec: Vec, sql_type: str, nullable: bool, n: int) -> list[str]:
             raise ProgramError("column is NOT NULL but the expression gives null")
         return [NULL_CELL] * n
     data = broadcast(vec, n)
-    if data.dtype == object and not nullable and any(x is None for x in data.tolist()):
+    if data.dtype == object and not nullable and None in data.tolist():
         raise ProgramError("column is NOT NULL but the expression gives null")
     cells: list[str]
     if vec.kind == "pii":

@@ -1,0 +1,138 @@
+"""Finance generators: loans quoted by the exact finance routine, installments by expansion.
+
+Seeds session 10: loan values come from the domain's calculation routine, never invented:
+`loan_quote(...)` runs `seedc.finance.quote_terms` per loan and exposes its results as a record
+(`.payment`, `.iof_total`, `.cet_annual_percent`…); `schedule_row(quote, n)` is the n-th
+installment of a quote (`.due_date`, `.payment`, `.interest`, `.amortization`, `.balance`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from seedc.finance import LoanTerms, Quote, quote_terms
+from seedc.program.evaluate import BatchContext, evaluate
+from seedc.program.functions import generator
+from seedc.program.values import ProgramError, Vec, broadcast, object_array
+
+__all__ = ["LOAN_FIELDS", "SCHEDULE_FIELDS", "loan_terms_from_row"]
+
+_EPOCH = date(1970, 1, 1)
+LOAN_FIELDS = ("released_amount", "financed_principal", "iof_total", "fees_total", "payment",
+               "total_paid", "cet_annual_percent", "cet_monthly_percent", "first_due_date",
+               "last_due_date")
+SCHEDULE_FIELDS = ("number", "due_date", "opening_balance", "payment", "interest",
+                   "amortization", "balance")
+_KWARGS = ("principal", "rate_monthly", "term", "system", "contract_date", "borrower", "iof",
+           "day_count")
+
+
+def _dec_field(values: list[Decimal], scale: int = 2) -> Vec:
+    q = Decimal(1).scaleb(-scale)
+    return Vec("dec", np.array([int(v.quantize(q).scaleb(scale)) for v in values],
+                               dtype=np.int64), scale=scale)
+
+
+def _date_field(values: list[date]) -> Vec:
+    return Vec("date", np.array([(d - _EPOCH).days for d in values], dtype=np.int64))
+
+
+def _text(v: Vec, n: int, what: str) -> list[str]:
+    if v.kind != "str":
+        raise ProgramError(f"loan_quote({what}=…) takes a text")
+    return [str(x) for x in broadcast(v, n).tolist()]
+
+
+def _decimals(v: Vec, n: int, what: str) -> list[Decimal]:
+    if v.kind == "int":
+        return [Decimal(int(x)) for x in broadcast(v, n).tolist()]
+    if v.kind == "dec":
+        return [Decimal(int(x)).scaleb(-v.scale) for x in broadcast(v, n).tolist()]
+    raise ProgramError(f"loan_quote({what}=…) takes a number")
+
+
+def loan_terms_from_row(args: dict[str, Vec], n: int) -> list[LoanTerms]:
+    """The finance terms of each row of a batch, from the evaluated keyword arguments."""
+    missing = [k for k in ("principal", "rate_monthly", "term", "contract_date") if k not in args]
+    if missing:
+        raise ProgramError(f"loan_quote() needs {', '.join(missing)}")
+    principal = _decimals(args["principal"], n, "principal")
+    rate = _decimals(args["rate_monthly"], n, "rate_monthly")
+    term_vec = args["term"]
+    if term_vec.kind != "int":
+        raise ProgramError("loan_quote(term=…) takes an integer number of months")
+    terms = [int(x) for x in broadcast(term_vec, n).tolist()]
+    if args["contract_date"].kind != "date":
+        raise ProgramError("loan_quote(contract_date=…) takes a date")
+    contract = [_EPOCH + timedelta(days=int(d))
+                for d in broadcast(args["contract_date"], n).tolist()]
+    system = _text(args["system"], n, "system") if "system" in args else ["price"] * n
+    borrower = _text(args["borrower"], n, "borrower") if "borrower" in args else ["pf"] * n
+    iof = _text(args["iof"], n, "iof") if "iof" in args else ["financed"] * n
+    day_count = _text(args["day_count"], n, "day_count") if "day_count" in args \
+        else ["30/360"] * n
+    return [LoanTerms(principal=principal[i], term=terms[i], contract_date=contract[i],
+                      rate_monthly=rate[i], system=system[i], borrower=borrower[i],  # type: ignore[arg-type]
+                      iof=iof[i], day_count=day_count[i])  # type: ignore[arg-type]
+            for i in range(n)]
+
+
+def quote_record(quotes: list[Quote]) -> Vec:
+    """A record vector of loan-level results; `_quotes` keeps the schedules for expansion."""
+    fields: dict[str, Vec] = {
+        "released_amount": _dec_field([q.released_amount for q in quotes]),
+        "financed_principal": _dec_field([q.financed_principal for q in quotes]),
+        "iof_total": _dec_field([q.iof_total for q in quotes]),
+        "fees_total": _dec_field([q.fees_total for q in quotes]),
+        "payment": _dec_field([q.payment for q in quotes]),
+        "total_paid": _dec_field([q.total_paid for q in quotes]),
+        "cet_annual_percent": _dec_field([q.cet_annual_percent for q in quotes]),
+        "cet_monthly_percent": _dec_field([q.cet_monthly_percent for q in quotes]),
+        "first_due_date": _date_field([q.installments[0].due_date for q in quotes]),
+        "last_due_date": _date_field([q.installments[-1].due_date for q in quotes]),
+        "_quotes": Vec("obj", object_array(list(quotes))),
+    }
+    return Vec("rec", fields)
+
+
+@generator("loan_quote", 0, 0, kwargs=_KWARGS,
+           doc="quote each loan with the finance routine; fields: " + ", ".join(LOAN_FIELDS))
+def _loan_quote(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
+    values = {name: evaluate(node, ctx) for name, node in kw.items()}
+    try:
+        quotes = [quote_terms(t) for t in loan_terms_from_row(values, ctx.n)]
+    except ProgramError:
+        raise
+    except Exception as exc:  # the finance routine's own refusal, with its reason
+        raise ProgramError(f"loan_quote(): {exc}") from None
+    return quote_record(quotes)
+
+
+@generator("schedule_row", 2, 2, doc="installment n (1-based) of a loan_quote record; fields: "
+           + ", ".join(SCHEDULE_FIELDS))
+def _schedule_row(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
+    rec, number = evaluate(args[0], ctx), evaluate(args[1], ctx)
+    if rec.kind != "rec" or "_quotes" not in rec.data:
+        raise ProgramError("schedule_row(quote, n) takes a loan_quote() record")
+    if number.kind != "int":
+        raise ProgramError("schedule_row(quote, n) takes an integer installment number")
+    quotes = broadcast(rec.data["_quotes"], ctx.n).tolist()
+    numbers = broadcast(number, ctx.n).tolist()
+    rows = []
+    for q, k in zip(quotes, numbers, strict=True):
+        if not 1 <= k <= len(q.installments):
+            raise ProgramError(f"installment {k} outside 1..{len(q.installments)}")
+        rows.append(q.installments[k - 1])
+    return Vec("rec", {
+        "number": Vec("int", np.array([r.number for r in rows], dtype=np.int64)),
+        "due_date": _date_field([r.due_date for r in rows]),
+        "opening_balance": _dec_field([r.opening_balance for r in rows]),
+        "payment": _dec_field([r.payment for r in rows]),
+        "interest": _dec_field([r.interest for r in rows]),
+        "amortization": _dec_field([r.amortization for r in rows]),
+        "balance": _dec_field([r.balance for r in rows]),
+    })
