@@ -12,7 +12,7 @@ from typing import Any
 
 from seedc import __version__
 from seedc.compiler.manifest import Manifest
-from seedc.compiler.model import EntitySpec, ModelSpec
+from seedc.compiler.model import EntitySpec, ModelSpec, load_routine
 from seedc.compiler.render import batch_sql, entity_sql
 from seedc.plan.canonical import canonical_bytes, plan_hash, sha256_hex
 from seedc.plan.format import FORMAT_VERSION, GENERATOR_VERSION
@@ -118,6 +118,8 @@ def build_plan(
     meta = manifest.metadata
     program = program_json(manifest, model, order)
     runtime_program = Program.from_json(program)
+    if model.official_routine:
+        runtime_program.official_routine = load_routine(model.official_routine)
     mode_timeouts = getattr(manifest.timeouts, manifest.mode)
     plan: dict[str, Any] = {
         "format": FORMAT_VERSION,
@@ -126,6 +128,7 @@ def build_plan(
         "sources": {
             "manifest_sha256": digests["manifest"],
             "model": {"name": model.name, "version": model.version, "sha256": digests["model"]},
+            "finance_routine": model.official_routine or "seedc.finance:quote_terms",
         },
         "tenant": meta.tenant,
         "tenant_id": program["tenant_values"]["id"],

@@ -6,7 +6,9 @@ manifest uses it; a manifest then supplies counts and state shares.
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +74,7 @@ class ModelSpec:
     name: str
     version: int
     entities: dict[str, EntitySpec]
+    official_routine: str | None = None
 
 
 def _lower(
@@ -98,7 +101,24 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
     _check_references(source, entities, problems)
     if len(problems.items) > before:
         return None
-    return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities)
+    routine = data.get("finance", {}).get("official_routine")
+    if routine is not None:
+        try:
+            load_routine(routine)
+        except (ImportError, AttributeError, TypeError) as exc:
+            problems.at(source, ("finance", "official_routine"),
+                        f"cannot load {routine!r}: {exc}")
+            return None
+    return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities, routine)
+
+
+def load_routine(entry_point: str) -> Callable[[Any], Any]:
+    """Import `package.module:function` (the product's official finance routine)."""
+    module_name, _, attribute = entry_point.partition(":")
+    function = getattr(importlib.import_module(module_name), attribute)
+    if not callable(function):
+        raise TypeError(f"{entry_point} is not callable")
+    return function  # type: ignore[no-any-return]
 
 
 def _parse_entity(

@@ -89,6 +89,7 @@ class Program:
     reference_datetime: str
     tenant_values: dict[str, str]
     entities: dict[str, EntityProgram]
+    official_routine: Callable[[Any], Any] | None = field(default=None, repr=False)
     _seeds: dict[tuple[str, ...], np.uint64] = field(default_factory=dict, repr=False)
     _namespaces: dict[str, uuid.UUID] = field(default_factory=dict, repr=False)
 

@@ -99,16 +99,48 @@ def quote_record(quotes: list[Quote]) -> Vec:
     return Vec("rec", fields)
 
 
+_COMPARED = ("financed_principal", "released_amount", "iof_total", "fees_total", "payment",
+             "total_paid", "cet_annual_percent", "cet_monthly_percent")
+_ROW_COMPARED = ("due_date", "payment", "interest", "amortization", "balance")
+
+
+def first_difference(ours: Quote, official: Quote) -> str | None:
+    """The first field where two quotes differ (by one cent or more), or None."""
+    for name in _COMPARED:
+        a, b = getattr(ours, name), getattr(official, name)
+        if a != b:
+            return f"{name}: built-in {a}, official routine {b}"
+    if len(ours.installments) != len(official.installments):
+        return (f"installments: built-in {len(ours.installments)}, official routine "
+                f"{len(official.installments)}")
+    for mine, theirs in zip(ours.installments, official.installments, strict=True):
+        for name in _ROW_COMPARED:
+            a, b = getattr(mine, name), getattr(theirs, name)
+            if a != b:
+                return f"installment {mine.number} {name}: built-in {a}, official routine {b}"
+    return None
+
+
 @generator("loan_quote", 0, 0, kwargs=_KWARGS,
            doc="quote each loan with the finance routine; fields: " + ", ".join(LOAN_FIELDS))
 def _loan_quote(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
     values = {name: evaluate(node, ctx) for name, node in kw.items()}
+    terms = loan_terms_from_row(values, ctx.n)
     try:
-        quotes = [quote_terms(t) for t in loan_terms_from_row(values, ctx.n)]
-    except ProgramError:
-        raise
+        quotes = [quote_terms(t) for t in terms]
     except Exception as exc:  # the finance routine's own refusal, with its reason
         raise ProgramError(f"loan_quote(): {exc}") from None
+    official = ctx.program.official_routine
+    if official is not None:  # compile-time cross-validation (seeds session 10)
+        keys = ctx.logical_keys()
+        ids = ctx.uuid_of_keys()
+        for i, (t, ours) in enumerate(zip(terms, quotes, strict=True)):
+            difference = first_difference(ours, official(t))
+            if difference is not None:
+                raise ProgramError(
+                    f"loan {ctx.entity.name}[{keys[i].decode()}] (id {ids[i]}) differs from the "
+                    f"official routine: {difference}; exact equality to the cent is required "
+                    "(session 10)")
     return quote_record(quotes)
 
 
