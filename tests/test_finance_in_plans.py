@@ -74,7 +74,8 @@ def test_installment_statuses_follow_the_loan_state_as_of_the_reference_date(
         assert inst["status"] == expected, (state, inst)
     defaulted = [lid for lid, loan in loans.items() if loan["status"] == "defaulted"]
     overdue = {i["loan_id"] for i in _rows(plan, "installments") if i["status"] == "overdue"}
-    assert overdue and overdue <= set(defaulted)
+    assert overdue
+    assert overdue <= set(defaulted)
 
 
 def test_contract_dates_derive_from_the_reference_datetime(tmp_path: Path) -> None:

@@ -118,7 +118,7 @@ def load_routine(entry_point: str) -> Callable[[Any], Any]:
     function = getattr(importlib.import_module(module_name), attribute)
     if not callable(function):
         raise TypeError(f"{entry_point} is not callable")
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def _parse_entity(
