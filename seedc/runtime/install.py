@@ -79,6 +79,8 @@ def grant_apply_role(conn: psycopg.Connection, role: str, app_schema: str = "app
                          .format(app, r))
             conn.execute(sql.SQL("REVOKE INSERT, DELETE ON {}.schema_migrations, "
                                  "{}.feature_flags FROM {}").format(app, app, r))
+            conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {} TO {}")
+                         .format(app, r))
         database = conn.execute("SELECT current_database()").fetchone()
         assert database is not None
         conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(

@@ -139,6 +139,25 @@ def window_open(start: str, end: str, now: datetime) -> bool:
     return t >= s or t < e
 
 
+def check_encryption(conn: psycopg.Connection, plan: dict[str, Any]) -> tuple[bool, str]:
+    tables = [e for e in plan["entities"] if e.get("encrypted")]
+    if not tables:
+        return True, "no encrypted columns"
+    problems = []
+    for schema in sorted({e["table"].split(".", 1)[0] for e in tables}):
+        for signature in (f"{schema}.encrypt_pii(text)", f"{schema}.decrypt_pii(bytea)"):
+            row = conn.execute(
+                "SELECT to_regprocedure(%s) IS NOT NULL AND "
+                "has_function_privilege(to_regprocedure(%s), 'EXECUTE')",
+                (signature, signature)).fetchone()
+            if not (row and row[0]):
+                problems.append(f"{signature} missing or not executable")
+    if problems:
+        return False, "; ".join(problems) + " (encryption at rest goes through the database)"
+    columns = sum(len(e["encrypted"]) for e in tables)
+    return True, f"{columns} column(s) encrypted at rest by the database (pgcrypto)"
+
+
 def check_window(conn: psycopg.Connection, plan: dict[str, Any]) -> tuple[bool, str]:
     w = plan["guards"]["window"]
     now = datetime.now(UTC)
@@ -209,6 +228,8 @@ CHECKS: tuple[tuple[str, str, Check], ...] = (
      check_rls),
     ("migrations", "no pending migrations; head matches the plan (session 11)", check_migrations),
     ("schema", "schema fingerprint matches the plan (sessions 2, 11)", check_fingerprint),
+    ("encryption", "encrypted columns go through the database's pgcrypto function (session 1)",
+     check_encryption),
     ("window", "only inside the off-peak window, UTC (sessions 8, 17)", check_window),
     ("flags", "required feature flags explicitly on (session 11)", check_flags),
     ("canary", "a canary run declares its scope and stays in it (session 11)", check_canary),
