@@ -251,6 +251,41 @@ def demo_cmd(dsn: str | None, manifest: Path, schema_dir: Path, as_json: bool) -
     click.echo(render_run(result.report, {}))
 
 
+@cli.group("keys")
+def keys_group() -> None:
+    """FPE keys: the plan's key version against Vault's."""
+
+
+@keys_group.command("status")
+@click.argument("plan_path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def keys_status_cmd(plan_path: Path, as_json: bool) -> None:
+    """Show the plan's salt_version against the key's current version in Vault.
+
+    Exit 0 when they match, 3 when the key rotated, is missing or is ahead of the plan.
+    """
+    from seedc.errors import GuardRefused
+    from seedc.plan.format import read_plan
+    from seedc.runtime.vault import VaultKeyProvider
+
+    plan = read_plan(plan_path)
+    status = VaultKeyProvider.from_environment().status(plan)
+    if as_json:
+        click.echo(json.dumps({"ref": status.ref, "plan_version": status.plan_version,
+                               "vault_version": status.vault_version, "state": status.state,
+                               "message": status.message}, indent=2, sort_keys=True))
+    else:
+        click.echo(f"{status.ref}: plan salt_version {status.plan_version}, Vault version "
+                   f"{status.vault_version if status.vault_version is not None else '-'}: "
+                   f"{status.state}")
+    if status.state != "ok":
+        raise GuardRefused(status.message + (
+            "; coordinated reseed: recompile with the new salt_version, `seedc reset PLAN "
+            "--yes`, then `seedc apply`" if status.state == "rotated" else ""),
+            rule="key version equals salt_version (sessions 1, 6)")
+
+
 @cli.group("finance")
 def finance_group() -> None:
     """Exact loan finance: schedules, IOF and CET."""

@@ -48,9 +48,10 @@ CREATE TABLE IF NOT EXISTS app.feature_flags (
 
 CREATE TABLE app.tenants (
     id           uuid PRIMARY KEY,
-    slug         varchar(63) NOT NULL UNIQUE,
+    slug         varchar(63) NOT NULL,
     name         text NOT NULL,
     environment  varchar(16) NOT NULL,
+    UNIQUE (environment, slug),
     created_at   timestamptz NOT NULL
 );
 

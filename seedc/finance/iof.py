@@ -24,7 +24,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
@@ -170,6 +170,14 @@ def gross_up(released: Decimal, iof_of: Callable[[Decimal], Decimal]) -> Decimal
     that cent gives equality.
     """
     financed = released
+    if released > 0:
+        # IOF is nearly proportional to F: start at released / (1 - IOF(released)/released),
+        # which lands within a cent or two; the iteration and the walk below then settle the
+        # same cent as starting from `released` would, in far fewer IOF evaluations.
+        with exact():
+            ratio = iof_of(released) / released
+        if ratio < 1:
+            financed = (released / (1 - ratio)).quantize(CENT, rounding=ROUND_HALF_UP)
     for _ in range(50):
         nxt = released + iof_of(financed)
         if nxt == financed:

@@ -21,12 +21,11 @@ import psycopg
 from psycopg import IsolationLevel, errors
 
 from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
-from seedc.program.evaluate import Program
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.lease import LeaseSettings, cluster_slot, tenant_lease
-from seedc.runtime.payload import Payload, build_payload
-from seedc.runtime.pii_domains import PiiResolver
+from seedc.runtime.payload import Payload
+from seedc.runtime.prefetch import payloads
 from seedc.runtime.preflight import CheckResult, run_preflight
 from seedc.runtime.state import (
     EntityDigest,
@@ -48,6 +47,7 @@ class ApplyOptions:
     dry_run: bool = False
     lease: LeaseSettings = field(default_factory=LeaseSettings)
     on_batch: Callable[[BatchReport, int, int], None] | None = None  # (report, done, total)
+    workers: int | None = None  # generation workers for large plans; None = spare cores
 
 
 @dataclass
@@ -172,6 +172,13 @@ def _write_with_retries(conn: psycopg.Connection, plan: dict[str, Any], batch: d
                     f"batch {batch['id']}: still failing after {limit} retries: "
                     f"{exc.diag.message_primary}", rule="bounded retries (session 19)") from None
             time.sleep(_backoff(plan, attempt))
+        except psycopg.Error as exc:
+            raise RuntimeFailure(
+                f"batch {batch['id']} ({batch['table']}) failed and was rolled back: "
+                f"{exc.diag.message_primary or type(exc).__name__}"
+                + (f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""),
+                rule="each batch commits with its checkpoint or not at all; re-apply resumes "
+                     "(session 4)") from None
     return limit
 
 
@@ -323,13 +330,12 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
 def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
              work: psycopg.Connection, checkpoints: dict[str, Any], key: bytes,
              heartbeat: Any, started: float) -> None:
-    resolver = PiiResolver(key, plan["keys"]["algorithm"])
-    program = Program.from_json(plan["program"])
     expected = expected_digests(plan, checkpoints)
     max_seconds = plan["guards"]["budget"]["max_seconds"]
     outer = work.transaction(force_rollback=True) if options.dry_run else nullcontext()
     total = len(plan["batches"])
-    with outer:
+    todo = [b for b in plan["batches"] if b["id"] not in checkpoints]
+    with outer, payloads(plan, key, todo, options.workers) as built:
         for index, batch in enumerate(plan["batches"], start=1):
             if heartbeat.failed:
                 raise RuntimeFailure(f"lease heartbeat failed: {heartbeat.failed}")
@@ -337,7 +343,7 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
                 item = BatchReport(batch["id"], batch["entity"], batch["row_count"], "skipped")
             else:
                 t0 = time.monotonic()
-                payload = build_payload(plan, program, batch, resolver)
+                payload = next(built)
                 retries = _write_with_retries(work, plan, batch, payload, report.run_id,
                                               options.dry_run)
                 expected[batch["entity"]].add(payload.rows, payload.digest)

@@ -481,10 +481,12 @@ class VaultKeyProvider:
             return _NotFound()
         if isinstance(exc, hvac.exceptions.Forbidden | hvac.exceptions.Unauthorized):
             if login:
-                return _Refusal(f"Vault refused {what} at {self.addr}")
-            return _Refusal(f"Vault denied access to {what} (the token's policies do not allow "
-                            f"reading {self.mount}/data/{what} and {self.mount}/metadata/"
-                            f"{what}, or the token expired)")
+                mount = self.login.mount if self.login else "?"
+                return _Refusal(f"Vault refused {what} at {self.addr} (wrong credentials or "
+                                f"role, or no such auth mount auth/{mount})")
+            return _Refusal(f"Vault denied access to {what} (the token's policies do not cover "
+                            f"{self.mount}/data/{what} and {self.mount}/metadata/{what}, or "
+                            "the token expired)")
         if isinstance(exc, hvac.exceptions.InvalidRequest):
             if login:
                 return _Refusal(f"Vault refused {what} at {self.addr} (HTTP 400: wrong "
