@@ -41,7 +41,17 @@ def handle_errors(fn: F) -> F:
 @click.group()
 @click.version_option(__version__, prog_name="seedc")
 def cli() -> None:
-    """Compile seed manifests into deterministic plans and apply them safely."""
+    """Compile seed manifests into deterministic plans and apply them safely.
+
+    Logs are JSON lines on stderr (INFO) when stderr is not a terminal, readable lines at
+    WARNING on a terminal; SEEDC_LOG_LEVEL overrides the level.
+    """
+    import os
+
+    from seedc.runtime.telemetry import configure_logging
+
+    tty = sys.stderr.isatty()
+    configure_logging(level=os.environ.get("SEEDC_LOG_LEVEL") or ("WARNING" if tty else "INFO"))
 
 
 @cli.command("compile")
@@ -165,21 +175,26 @@ _queue_ttl = click.option("--queue-ttl", type=float, default=300.0, show_default
 @click.option("--dry-run", is_flag=True, help="Same path in a transaction rolled back.")
 @click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
               show_default=True, help="Dev-only key file (isolated dev only).")
+@click.option("--evidence", "evidence_uri", metavar="URI",
+              help="WORM store for the signed run report: s3://bucket/prefix or file://path "
+              "(default $SEEDC_EVIDENCE_URI; file:// only outside homolog/prod).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @_lease_wait
 @_queue_ttl
 @handle_errors
-def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path, as_json: bool,
-              lease_wait: float, queue_ttl: float) -> None:
+def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
+              evidence_uri: str | None, as_json: bool, lease_wait: float,
+              queue_ttl: float) -> None:
     """Apply a plan: preflight, slot and lease, SERIALIZABLE batches, checkpoints, verify."""
     from seedc.plan.format import read_plan
-    from seedc.runtime.apply import ApplyOptions, apply_plan
+    from seedc.runtime.apply import ApplyOptions, apply_plan, evidence_factory
     from seedc.runtime.keys import key_provider_for
     from seedc.runtime.progress import Progress, render_run
 
     plan = read_plan(plan_path)
     options = ApplyOptions(dry_run=dry_run, lease=_lease_options(lease_wait, queue_ttl),  # type: ignore[arg-type]
-                           on_batch=Progress(plan["estimate"]["rows"]))
+                           on_batch=Progress(plan["estimate"]["rows"]),
+                           evidence=evidence_factory(evidence_uri, plan, env_file))
     try:
         report = apply_plan(plan, _dsn(dsn), key_provider_for(env_file), options)
     except SeedcError as exc:
@@ -284,6 +299,105 @@ def keys_status_cmd(plan_path: Path, as_json: bool) -> None:
             "; coordinated reseed: recompile with the new salt_version, `seedc reset PLAN "
             "--yes`, then `seedc apply`" if status.state == "rotated" else ""),
             rule="key version equals salt_version (sessions 1, 6)")
+
+
+@cli.group("evidence")
+def evidence_group() -> None:
+    """Signed run reports in WORM storage."""
+
+
+@evidence_group.command("verify")
+@click.argument("report_path", type=click.Path(path_type=Path))
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
+              show_default=True, help="Dev-only signing key (when Vault is not configured).")
+@handle_errors
+def evidence_verify_cmd(report_path: Path, env_file: Path) -> None:
+    """Check a report's sha256 and signature; exit 1 on any tampering."""
+    import os
+
+    from seedc.errors import DriftFound, InvalidInput
+    from seedc.runtime.evidence import LocalDevSigner, VaultTransitSigner, verify_envelope
+
+    try:
+        data = report_path.read_bytes()
+        envelope = json.loads(data)
+        environment = envelope["report"]["environment"]
+        algorithm = envelope["signature"]["alg"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"{report_path}: not a seedc evidence report ({exc})") from None
+    signer: object
+    if os.environ.get("VAULT_ADDR"):
+        from seedc.runtime.evidence import transit_key_name
+        from seedc.runtime.vault import VaultKeyProvider
+
+        client = VaultKeyProvider.from_environment().authenticated_client()
+        signer = VaultTransitSigner(client, transit_key_name(environment))
+    else:
+        signer = LocalDevSigner.from_env_file(env_file)
+    problems = verify_envelope(data, signer)
+    if problems:
+        raise DriftFound(f"{report_path}: evidence does NOT verify", details=problems)
+    click.echo(f"{report_path}: valid ({algorithm} signature, sha256 {envelope['sha256']})")
+
+
+@cli.group("runs", invoke_without_command=True)
+@click.option("--dsn", help="Database holding the seedc schema (default as for apply).")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@handle_errors
+def runs_group(ctx: click.Context, dsn: str | None, limit: int, as_json: bool) -> None:
+    """Recent runs: status, plan hash, evidence URI."""
+    ctx.ensure_object(dict)
+    ctx.obj["dsn"] = dsn
+    if ctx.invoked_subcommand is not None:
+        return
+    from seedc.runtime.db import connect
+
+    with connect(_dsn(dsn), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT r.run_id::text, r.started_at, r.tenant, r.environment, r.mode, r.dry_run, "
+            "r.status, r.rows_written, r.plan_hash, e.uri, e.status FROM seedc.runs r "
+            "LEFT JOIN seedc.evidence e ON e.run_id = r.run_id "
+            "ORDER BY r.started_at DESC LIMIT %s", (limit,)).fetchall()
+    if as_json:
+        keys = ("run_id", "started_at", "tenant", "environment", "mode", "dry_run", "status",
+                "rows_written", "plan_hash", "evidence_uri", "evidence_status")
+        click.echo(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2,
+                              default=str))
+        return
+    for r in rows:
+        click.echo(f"{r[0]}  {r[1]:%Y-%m-%d %H:%M:%SZ}  {r[2]}/{r[3]} {r[4]}"
+                   f"{' dry-run' if r[5] else ''}  {r[6]:<9} {r[7]:>9} rows  {r[8][:19]}…  "
+                   f"{r[9] or '-'}")
+
+
+@runs_group.command("show")
+@click.argument("run_id")
+@click.pass_context
+@handle_errors
+def runs_show_cmd(ctx: click.Context, run_id: str) -> None:
+    """One run: its row, evidence and audit trail."""
+    from seedc.errors import InvalidInput
+    from seedc.runtime.db import connect
+
+    with connect(_dsn(ctx.obj.get("dsn")), autocommit=True) as conn:
+        run = conn.execute("SELECT run_id::text, plan_hash, tenant, environment, mode, dry_run, "
+                           "status, detail, rows_written, started_at, finished_at "
+                           "FROM seedc.runs WHERE run_id::text = %s", (run_id,)).fetchone()
+        if run is None:
+            raise InvalidInput(f"no run {run_id}")
+        evidence = conn.execute("SELECT uri, version_id, sha256, retain_until, status "
+                                "FROM seedc.evidence WHERE run_id::text = %s",
+                                (run_id,)).fetchone()
+    names = ("run_id", "plan_hash", "tenant", "environment", "mode", "dry_run", "status",
+             "detail", "rows_written", "started_at", "finished_at")
+    for name, value in zip(names, run, strict=True):
+        click.echo(f"{name:<13} {value}")
+    if evidence:
+        for name, value in zip(("evidence_uri", "version_id", "sha256", "retain_until",
+                                "evidence"), evidence, strict=True):
+            click.echo(f"{name:<13} {value}")
 
 
 @cli.group("finance")

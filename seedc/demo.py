@@ -18,7 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from seedc.compiler.pipeline import compile_manifest
 from seedc.plan.canonical import pretty_bytes
-from seedc.runtime.apply import ApplyOptions, RunReport, apply_plan
+from seedc.runtime.apply import ApplyOptions, RunReport, apply_plan, evidence_factory
 from seedc.runtime.db import connect
 from seedc.runtime.embedded import ensure_embedded_server
 from seedc.runtime.install import grant_apply_role, install_app_schema, install_control
@@ -91,5 +91,9 @@ def run_demo(admin_dsn: str | None, manifest: Path, schema_dir: Path,
     plan_path = base_dir / "demo.plan.json"
     plan_path.parent.mkdir(parents=True, exist_ok=True)
     plan_path.write_bytes(pretty_bytes(plan))
+    options = options or ApplyOptions()
+    if options.evidence is None:
+        folder = (base_dir / "evidence").resolve()
+        options.evidence = evidence_factory(f"file://{folder}", plan, env_file)
     report = apply_plan(plan, apply_dsn, LocalDevKeyProvider(env_file), options)
     return DemoResult(admin, apply_dsn, plan_path, report)

@@ -9,12 +9,14 @@ one SERIALIZABLE transaction; a re-run skips checkpointed batches and stops at a
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -36,10 +38,20 @@ from seedc.runtime.state import (
     load_checkpoints,
     refuse_drift,
 )
+from seedc.runtime.telemetry import Telemetry, current_trace_ids, get_logger, setup_telemetry
 
 __all__ = ["ApplyOptions", "BatchReport", "RunReport", "apply_plan"]
 
 RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNotAvailable)
+
+
+@dataclass
+class Evidence:
+    """The WORM store and signer of the run's evidence report (seeds sessions 9, 14)."""
+
+    store: Any
+    signer: Any
+    published: Any = None
 
 
 @dataclass
@@ -48,6 +60,11 @@ class ApplyOptions:
     lease: LeaseSettings = field(default_factory=LeaseSettings)
     on_batch: Callable[[BatchReport, int, int], None] | None = None  # (report, done, total)
     workers: int | None = None  # generation workers for large plans; None = spare cores
+    # where the run's signed report goes (not on dry runs); a factory so that a store or
+    # signer that cannot even be set up is a preflight failure with an audit record.
+    # None: `evidence_factory(None, plan)` (environment and isolated-dev defaults).
+    evidence: Callable[[], Evidence] | None = None
+    telemetry: Telemetry | None = None  # None: from the OTEL_* environment (off by default)
 
 
 @dataclass
@@ -75,6 +92,8 @@ class RunReport:
     rows_written: int = 0
     seconds: float = 0.0
     key_source: str = ""
+    key_version: int | None = None
+    evidence: Evidence | None = None  # set when the store passed its preflight check
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +108,26 @@ class RunReport:
                          "retries": b.retries, "seconds": round(b.seconds, 3)}
                         for b in self.batches],
         }
+
+
+def _check_evidence(factory: Callable[[], Evidence] | None, dry_run: bool
+                    ) -> tuple[CheckResult, Evidence | None]:
+    rule = "evidence store writable before any data write (sessions 9, 14)"
+    if dry_run:
+        return CheckResult("evidence", rule, True, "dry run: no evidence is published "
+                           "(session 7)"), None
+    if factory is None:
+        return CheckResult("evidence", rule, False, "no evidence store configured: set "
+                           "--evidence or SEEDC_EVIDENCE_URI (s3://bucket/prefix or "
+                           "file://path)"), None
+    try:
+        evidence = factory()
+        evidence.store.check_writable()
+        evidence.signer.check()
+    except GuardRefused as exc:
+        return CheckResult("evidence", rule, False, exc.message), None
+    return CheckResult("evidence", rule, True,
+                       f"store {evidence.store!r} writable, signer ready"), evidence
 
 
 class _Audit:
@@ -231,6 +270,43 @@ def _verify(conn: psycopg.Connection, plan: dict[str, Any],
                              details=problems)
 
 
+LOCAL_EVIDENCE = Path(".seedc") / "evidence"
+
+
+def evidence_factory(uri: str | None, plan: dict[str, Any],
+                     env_file: Path = Path(".env.local")) -> Callable[[], Evidence] | None:
+    """How apply finds its evidence store and signer.
+
+    The store is `uri`, else $SEEDC_EVIDENCE_URI, else — for an isolated dev plan only — the
+    local folder `.seedc/evidence` (read-only files, hash-chained). The signer is Vault Transit
+    when VAULT_ADDR is set, else the dev-only local key, created in `env_file` on first use in
+    isolated dev. None when nothing is configured: preflight then refuses the run.
+    """
+    environment = plan["environment"]
+    isolated_dev = environment == "dev" and bool(plan["guards"].get("isolated_dev"))
+    uri = uri or os.environ.get("SEEDC_EVIDENCE_URI")
+    if not uri and isolated_dev:
+        uri = f"file://{LOCAL_EVIDENCE.resolve()}"
+    if not uri:
+        return None
+    create_dev_key = isolated_dev
+
+    def build() -> Evidence:
+        from seedc.runtime.evidence import LocalDevSigner, signer_for, store_from_uri
+
+        store = store_from_uri(uri, environment)
+        if os.environ.get("VAULT_ADDR"):
+            from seedc.runtime.vault import VaultKeyProvider
+
+            client = VaultKeyProvider.from_environment().authenticated_client()
+            return Evidence(store, signer_for(environment, client=client))
+        if create_dev_key:
+            return Evidence(store, LocalDevSigner.from_env_file(env_file, create=True))
+        return Evidence(store, signer_for(environment, env_file=env_file))
+
+    return build
+
+
 def apply_plan(plan: dict[str, Any], dsn: str, keys: KeyProvider,
                options: ApplyOptions | None = None) -> RunReport:
     """Apply a verified plan as the connecting role; raises SeedcError on refusal/failure."""
@@ -242,28 +318,71 @@ def apply_plan(plan: dict[str, Any], dsn: str, keys: KeyProvider,
     work = connect(dsn, autocommit=False, application="seedc-apply")
     work.isolation_level = IsolationLevel.SERIALIZABLE
     audit = _Audit(control, report, plan["tenant_id"])
+    tel = options.telemetry or setup_telemetry()
+    log = get_logger("seedc.apply")
     try:
-        audit.start()
-        audit.event("start", plan_hash=plan["plan_hash"])
-        _run(plan, dsn, keys, options, report, control, work, audit, started)
-        audit.finish(report.status, report.message)
-        audit.event(report.status, rows_written=report.rows_written)
-        return report
-    except SeedcError as exc:
-        report.status = "refused" if isinstance(exc, GuardRefused) else "failed"
-        report.message = exc.render()
-        rule, message, details = exc.rule, exc.message, exc.details
-        _safe(lambda: audit.finish(report.status, report.message))
-        _safe(lambda: audit.event(report.status, rule, message=message, details=details))
-        exc.report = report  # type: ignore[attr-defined]
-        raise
+        with tel.run_span(report):
+            log.info("run.start", plan_hash=plan["plan_hash"], dry_run=options.dry_run)
+            try:
+                audit.start()
+                audit.event("start", plan_hash=plan["plan_hash"])
+                _run(plan, dsn, keys, options, report, control, work, audit, started, tel)
+                audit.finish(report.status, report.message)
+                audit.event(report.status, rows_written=report.rows_written)
+            except SeedcError as exc:
+                report.status = "refused" if isinstance(exc, GuardRefused) else "failed"
+                report.message = exc.render()
+                rule, message, details = exc.rule, exc.message, exc.details
+                _safe(lambda: audit.finish(report.status, report.message))
+                _safe(lambda: audit.event(report.status, rule, message=message,
+                                          details=details))
+                log.error("run." + report.status, rule=rule, reason=message)
+                exc.report = report  # type: ignore[attr-defined]
+                _publish(plan, options, report, control, started)
+                raise
+            _publish(plan, options, report, control, started)
+            log.info("run." + report.status, rows_written=report.rows_written,
+                     seconds=round(report.seconds, 3))
+            return report
     finally:
-        report.seconds = time.monotonic() - started
         work.close()
         control.close()
+        if options.telemetry is None:
+            tel.shutdown()
 
 
-def _safe(fn: Callable[[], None]) -> None:
+def _publish(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
+             control: psycopg.Connection, started: float) -> None:
+    """Sign and store the run's evidence when the store passed its check (never on dry runs).
+
+    A report that cannot be stored fails the run (exit 4); it is kept locally and indexed.
+    """
+    report.seconds = time.monotonic() - started
+    evidence = report.evidence
+    if options.dry_run or evidence is None:
+        return
+    from seedc import __version__
+    from seedc.runtime.evidence import publish_evidence
+
+    trace_id, span_id = current_trace_ids()
+    try:
+        evidence.published = publish_evidence(
+            report, plan, store=evidence.store, signer=evidence.signer, conn=control,
+            seedc_version=__version__, key_version=report.key_version,
+            measured={"rows": report.rows_written,
+                      "milliseconds": int(report.seconds * 1000)},
+            trace_id=trace_id, span_id=span_id)
+    except SeedcError as exc:
+        report.status = "failed"
+        report.message = exc.render()
+        _safe(lambda: control.execute(
+            "UPDATE seedc.runs SET status = 'failed', detail = %s WHERE run_id = %s",
+            (report.message[:2000], report.run_id)))
+        exc.report = report  # type: ignore[attr-defined]
+        raise
+
+
+def _safe(fn: Callable[[], object]) -> None:
     """Audit after a failure must not hide the failure itself."""
     with suppress(psycopg.Error):
         fn()
@@ -271,17 +390,26 @@ def _safe(fn: Callable[[], None]) -> None:
 
 def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOptions,
          report: RunReport, control: psycopg.Connection, work: psycopg.Connection,
-         audit: _Audit, started: float) -> None:
-    report.checks = run_preflight(control, plan)
-    key = None
-    try:
-        key = keys.fetch(plan)
-        report.key_source = key.source
-        report.checks.append(CheckResult("key", "key version equals salt_version (sessions 1, "
-                                         "3, 6)", True, f"key version {key.version} from "
-                                         f"{key.source.split(':')[0]}"))
-    except GuardRefused as exc:
-        report.checks.append(CheckResult("key", exc.rule or "key", False, exc.message))
+         audit: _Audit, started: float, tel: Telemetry) -> None:
+    with tel.preflight_span():
+        report.checks = run_preflight(control, plan)
+        factory = options.evidence or evidence_factory(None, plan)
+        check, report.evidence = _check_evidence(factory, options.dry_run)
+        report.checks.append(check)
+        key = None
+        try:
+            key = keys.fetch(plan)
+            report.key_source = key.source
+            report.key_version = key.version
+            report.checks.append(CheckResult(
+                "key", "key version equals salt_version (sessions 1, 3, 6)", True,
+                f"key version {key.version} from {key.source.split(':')[0]}"))
+        except GuardRefused as exc:
+            report.checks.append(CheckResult("key", exc.rule or "key", False, exc.message))
+        tel.record_checks(report.checks)
+    log = get_logger("seedc.apply")
+    for c in report.checks:
+        log.info("preflight.check", check=c.name, ok=c.ok, detail=c.detail)
     failed = [c for c in report.checks if not c.ok]
     for check in report.checks:
         audit.event("preflight", check.rule, check=check.name, ok=check.ok, detail=check.detail)
@@ -321,7 +449,8 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                               for b in plan["batches"]]
             return
         with _maintenance(control, plan, report.run_id, options.dry_run):
-            _batches(plan, options, report, work, checkpoints, key.key, heartbeat, started)
+            _batches(plan, options, report, work, checkpoints, key.key, heartbeat, started,
+                     tel)
         report.status = "succeeded"
         report.message = (f"dry run: would write {report.rows_written} rows (rolled back)"
                           if options.dry_run else f"wrote {report.rows_written} rows")
@@ -329,7 +458,9 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
 
 def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
              work: psycopg.Connection, checkpoints: dict[str, Any], key: bytes,
-             heartbeat: Any, started: float) -> None:
+             heartbeat: Any, started: float, tel: Telemetry) -> None:
+    log = get_logger("seedc.apply")
+    warned = False
     expected = expected_digests(plan, checkpoints)
     max_seconds = plan["guards"]["budget"]["max_seconds"]
     outer = work.transaction(force_rollback=True) if options.dry_run else nullcontext()
@@ -342,19 +473,30 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
             if batch["id"] in checkpoints:
                 item = BatchReport(batch["id"], batch["entity"], batch["row_count"], "skipped")
             else:
-                t0 = time.monotonic()
-                payload = next(built)
-                retries = _write_with_retries(work, plan, batch, payload, report.run_id,
-                                              options.dry_run)
-                expected[batch["entity"]].add(payload.rows, payload.digest)
-                report.rows_written += payload.rows
-                item = BatchReport(batch["id"], batch["entity"], payload.rows,
-                                   "would-write" if options.dry_run else "written", retries,
-                                   time.monotonic() - t0)
+                with tel.batch_span(batch, report):
+                    t0 = time.monotonic()
+                    payload = next(built)
+                    retries = _write_with_retries(work, plan, batch, payload, report.run_id,
+                                                  options.dry_run)
+                    expected[batch["entity"]].add(payload.rows, payload.digest)
+                    report.rows_written += payload.rows
+                    item = BatchReport(batch["id"], batch["entity"], payload.rows,
+                                       "would-write" if options.dry_run else "written",
+                                       retries, time.monotonic() - t0)
+                    tel.record_batch(item.rows, item.seconds, item.retries,
+                                     entity=item.entity, status=item.status)
+                    log.info("batch." + item.status.replace("-", "_"), entity=item.entity,
+                             rows=item.rows, retries=item.retries,
+                             seconds=round(item.seconds, 3))
             report.batches.append(item)
             if options.on_batch:
                 options.on_batch(item, index, total)
-            if time.monotonic() - started > max_seconds:
+            spent = time.monotonic() - started
+            if not warned and spent > 0.8 * max_seconds:
+                warned = True
+                log.warning("budget.80_percent", spent_seconds=round(spent, 1),
+                            max_seconds=max_seconds)  # alert at 80 % (session 16)
+            if spent > max_seconds:
                 raise GuardRefused(
                     f"budget exhausted: {max_seconds} s spent after batch {batch['id']}; "
                     "checkpoints keep what committed, adjust the manifest and resume",

@@ -247,6 +247,15 @@ class VaultKeyProvider:
         self.addr = _public_addr(str(client.url))
         self._deadline = 0.0
 
+    def authenticated_client(self) -> hvac.Client:
+        """The client, logged in (AppRole/Kubernetes), for other Vault uses such as Transit."""
+        self._deadline = time.monotonic() + self.total_timeout
+        try:
+            self._authenticate()
+        except _Refusal as exc:
+            raise GuardRefused(exc.message, rule=exc.rule) from None
+        return self.client
+
     def __repr__(self) -> str:
         auth = self.login.method if self.login else "token"
         namespace = getattr(self.client.adapter, "namespace", None)

@@ -78,7 +78,7 @@ def build_report(
     `measured` holds what the caller measured beyond the run report (e.g. bytes sent); rows and
     duration are taken from the run. `previous_sha256` is the store's `last_sha256()`.
     """
-    r: Mapping[str, Any] = run.as_json() if hasattr(run, "as_json") else run  # type: ignore[union-attr]
+    r: Mapping[str, Any] = run if isinstance(run, Mapping) else run.as_json()
     chain = {b["id"]: b.get("chain_hash") for b in plan.get("batches", [])}
     planned_rows = {b["id"]: b.get("row_count") for b in plan.get("batches", [])}
     batches = [

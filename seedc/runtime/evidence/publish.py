@@ -1,0 +1,111 @@
+"""After a run: build, sign, store and index its evidence, or keep it locally and say so.
+
+`publish_evidence` is the one call apply needs after a run (and `store.check_writable()` plus
+`signer.check()` before its first data write). When the store cannot take the evidence, the
+envelope is kept in `fallback_dir`, the index row says `upload_failed` with that file's URI,
+and RuntimeFailure (exit 4) is raised: the data was written but its evidence is not in WORM
+storage yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import psycopg
+
+from seedc.errors import RuntimeFailure, SeedcError
+from seedc.plan.canonical import canonical_bytes, sha256_hex
+from seedc.runtime.evidence.index import index_evidence, mark_failed
+from seedc.runtime.evidence.report import build_report, evidence_name
+from seedc.runtime.evidence.signing import Signer, envelope_bytes, sign_report
+from seedc.runtime.evidence.store import EvidenceStore, LocalFolderStore, StoredEvidence
+
+__all__ = ["DEFAULT_FALLBACK_DIR", "Published", "publish_evidence"]
+
+#: Where evidence that could not be stored is kept (git-ignored `.seedc/`).
+DEFAULT_FALLBACK_DIR = Path(".seedc") / "evidence-unsent"
+_RULE = "every run leaves signed evidence in WORM storage (sessions 5, 8, 14)"
+
+
+@dataclass(frozen=True)
+class Published:
+    envelope: dict[str, Any]
+    stored: StoredEvidence
+    name: str
+
+
+def publish_evidence(
+    run: Any,
+    plan: Mapping[str, Any],
+    *,
+    store: EvidenceStore,
+    signer: Signer,
+    conn: psycopg.Connection | None,
+    seedc_version: str,
+    key_version: int | None,
+    measured: Mapping[str, Any] | None = None,
+    trace_id: str | None = None,
+    span_id: str | None = None,
+    fallback_dir: Path = DEFAULT_FALLBACK_DIR,
+) -> Published:
+    """Build, sign, put and index the evidence of `run` (a RunReport or its `as_json()`).
+
+    `conn` is an autocommit control connection (None: do not index). Raises RuntimeFailure
+    (exit 4) when signing, storing or indexing fails, after keeping what it could.
+    """
+    failure: SeedcError | None = None
+    previous = None
+    try:
+        previous = store.last_sha256()
+    except SeedcError as exc:
+        failure = exc
+    report = build_report(run, plan, trace_id=trace_id, span_id=span_id,
+                          seedc_version=seedc_version, key_version=key_version,
+                          measured=measured or {}, previous_sha256=previous)
+    name = evidence_name(report)
+    ids = (report["run_id"], report["tenant"], report["environment"])
+    try:
+        envelope = sign_report(report, signer)
+    except SeedcError as exc:
+        digest = sha256_hex(canonical_bytes(report))
+        unsigned = {"report": report, "sha256": digest, "signature": None}
+        _keep(canonical_bytes(unsigned), name, fallback_dir, conn, ids, "sign_failed", exc)
+    data = envelope_bytes(envelope)
+    if failure is not None:
+        _keep(data, name, fallback_dir, conn, ids, "upload_failed", failure)
+    try:
+        stored = store.put(name, data)
+    except SeedcError as exc:
+        _keep(data, name, fallback_dir, conn, ids, "upload_failed", exc)
+    if conn is not None:
+        try:
+            index_evidence(conn, *ids, stored, "stored")
+        except psycopg.Error as exc:
+            raise RuntimeFailure(
+                f"evidence is stored at {stored.uri} (version {stored.version_id}) but could "
+                f"not be indexed: {exc}", rule=_RULE) from None
+    return Published(envelope, stored, name)
+
+
+def _keep(data: bytes, name: str, folder: Path, conn: psycopg.Connection | None,
+          ids: tuple[str, str, str], status: str, cause: SeedcError) -> NoReturn:
+    """Keep the evidence locally, index it as `status`, then raise RuntimeFailure."""
+    details = [cause.render()]
+    try:
+        kept = LocalFolderStore(folder).put(name, data)
+    except SeedcError as exc:
+        raise RuntimeFailure("evidence could not be stored, nor kept locally",
+                             rule=_RULE, details=[*details, exc.render()]) from None
+    local = Path(folder) / name
+    if conn is not None:
+        try:
+            mark_failed(conn, *ids, local, kept.sha256, status)
+        except psycopg.Error as exc:
+            details.append(f"the index row could not be written either: {exc}")
+    what = "signed" if status == "sign_failed" else "stored"
+    raise RuntimeFailure(f"evidence could not be {what}; it is kept at {local} "
+                         f"(index status {status}); upload it once the store is back",
+                         rule=_RULE, details=details)
