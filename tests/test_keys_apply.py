@@ -21,7 +21,13 @@ from psycopg.conninfo import conninfo_to_dict
 
 from seedc.compiler.pipeline import compile_manifest
 from seedc.errors import ExitCode, GuardRefused
-from seedc.runtime.apply import RunReport, apply_plan
+from seedc.runtime.apply import ApplyOptions, Evidence, RunReport, apply_plan
+from seedc.runtime.evidence import (
+    LocalFolderStore,
+    VaultTransitSigner,
+    transit_key_name,
+    verify_envelope,
+)
 from seedc.runtime.install import grant_apply_role, install_app_schema, install_control
 from seedc.runtime.vault import VaultKeyProvider, put_key
 from tests.services import BaoDevServer
@@ -114,11 +120,21 @@ def test_ci_plan_takes_its_key_from_vault(plan: dict[str, Any]) -> None:
 
 
 def test_apply_with_the_key_in_vault_writes_the_planned_rows(
-        target: tuple[str, str], plan: dict[str, Any], bao: BaoDevServer) -> None:
+        target: tuple[str, str], plan: dict[str, Any], bao: BaoDevServer,
+        tmp_path: Path) -> None:
+    """The ci plan: FPE key from KV, evidence signed by the environment's Transit key."""
     admin, apply_dsn = target
     assert put_key(bao.client(), plan["keys"]["ref"], KEY) == 1
-    report = apply_plan(plan, apply_dsn, VaultKeyProvider(bao.client()))
+    client = bao.client()
+    client.sys.enable_secrets_engine("transit")
+    client.secrets.transit.create_key(transit_key_name("ci"), key_type="ed25519")
+    store = LocalFolderStore(tmp_path / "evidence")
+    evidence = Evidence(store, VaultTransitSigner(client, transit_key_name("ci")))
+    report = apply_plan(plan, apply_dsn, VaultKeyProvider(bao.client()),
+                        ApplyOptions(evidence=lambda: evidence))
     assert report.status == "succeeded"
+    assert evidence.published is not None
+    assert verify_envelope(store.files()[-1].read_bytes(), evidence.signer) == []
     assert report.key_source == f"vault:{plan['keys']['ref']}@v1"
     assert tenant_rows(admin, plan) == {e["table"]: int(e["rows"]) for e in plan["entities"]}
     assert report.rows_written == plan["estimate"]["rows"]
