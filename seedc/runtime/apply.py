@@ -270,15 +270,13 @@ def _verify(conn: psycopg.Connection, plan: dict[str, Any],
                              details=problems)
 
 
-LOCAL_EVIDENCE = Path(".seedc") / "evidence"
-
-
 def evidence_factory(uri: str | None, plan: dict[str, Any],
                      env_file: Path = Path(".env.local")) -> Callable[[], Evidence] | None:
     """How apply finds its evidence store and signer.
 
     The store is `uri`, else $SEEDC_EVIDENCE_URI, else — for an isolated dev plan only — the
-    local folder `.seedc/evidence` (read-only files, hash-chained). The signer is Vault Transit
+    local folder `.seedc/evidence` beside `env_file` (read-only files, hash-chained). The
+    signer is Vault Transit
     when VAULT_ADDR is set, else the dev-only local key, created in `env_file` on first use in
     isolated dev. None when nothing is configured: preflight then refuses the run.
     """
@@ -286,7 +284,7 @@ def evidence_factory(uri: str | None, plan: dict[str, Any],
     isolated_dev = environment == "dev" and bool(plan["guards"].get("isolated_dev"))
     uri = uri or os.environ.get("SEEDC_EVIDENCE_URI")
     if not uri and isolated_dev:
-        uri = f"file://{LOCAL_EVIDENCE.resolve()}"
+        uri = f"file://{env_file.resolve().parent / '.seedc' / 'evidence'}"
     if not uri:
         return None
     create_dev_key = isolated_dev
@@ -393,7 +391,8 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
          audit: _Audit, started: float, tel: Telemetry) -> None:
     with tel.preflight_span():
         report.checks = run_preflight(control, plan)
-        factory = options.evidence or evidence_factory(None, plan)
+        env_file = getattr(keys, "path", Path(".env.local"))
+        factory = options.evidence or evidence_factory(None, plan, env_file)
         check, report.evidence = _check_evidence(factory, options.dry_run)
         report.checks.append(check)
         key = None
