@@ -33,6 +33,7 @@ __all__ = [
     "FF3_1",
     "MAX_RADIX",
     "MIN_DOMAIN",
+    "ascii_rows_to_strings",
     "numerals_to_strings",
     "strings_to_numerals",
 ]
@@ -72,7 +73,7 @@ def _check_radix(radix: int) -> None:
         raise ValueError(f"radix must be an integer in [2, {MAX_RADIX}]")
 
 
-def _ascii_rows_to_strings(rows: U8) -> list[str]:
+def ascii_rows_to_strings(rows: U8) -> list[str]:
     """(N, L) ASCII matrix -> N strings; one decode and one C-level split, no Python loop."""
     count, width = rows.shape
     if count == 0:
@@ -126,7 +127,7 @@ def numerals_to_strings(numerals: NDArray[np.integer], radix: int) -> list[str]:
         raise ValueError("numerals must be a 2-D array (values x positions)")
     if arr.size and (arr.min() < 0 or arr.max() >= radix):
         raise ValueError(f"numerals must lie in [0, {radix})")
-    return _ascii_rows_to_strings(_ALPHABET_BYTES[arr.astype(np.intp)])
+    return ascii_rows_to_strings(_ALPHABET_BYTES[arr.astype(np.intp)])
 
 
 def _pack(cols: U8, radix: int) -> U64:
@@ -313,7 +314,7 @@ class _FeistelFPE:
             return self._crypt_py(values, n, decrypt=decrypt)
         nums = _strings_matrix(values, n, self.radix, self._name)
         out = self._crypt_np(nums, geo, decrypt=decrypt)
-        return _ascii_rows_to_strings(_ALPHABET_BYTES[out])
+        return ascii_rows_to_strings(_ALPHABET_BYTES[out])
 
     def _crypt_matrix(self, nums: U8, *, decrypt: bool) -> U8:
         count, n = nums.shape
@@ -322,7 +323,7 @@ class _FeistelFPE:
         geo = self._geo(n)
         if geo.vectorised and count >= _SMALL_BATCH:
             return self._crypt_np(nums, geo, decrypt=decrypt)
-        strings = _ascii_rows_to_strings(_ALPHABET_BYTES[nums])
+        strings = ascii_rows_to_strings(_ALPHABET_BYTES[nums])
         res = self._crypt_py(strings, n, decrypt=decrypt)
         return _strings_matrix(res, n, self.radix, self._name)
 

@@ -15,7 +15,15 @@ from typing import Any, Protocol
 
 from seedc.errors import GuardRefused
 
-__all__ = ["KeyMaterial", "KeyProvider", "LocalDevKeyProvider", "key_provider_for"]
+__all__ = [
+    "KeyMaterial",
+    "KeyProvider",
+    "LocalDevKeyProvider",
+    "ci_is_set",
+    "key_provider_for",
+    "read_env_file",
+    "truthy",
+]
 
 
 @dataclass(frozen=True)
@@ -33,11 +41,17 @@ class KeyProvider(Protocol):
         ...
 
 
-def _truthy(value: str | None) -> bool:
-    return bool(value) and value.strip().lower() not in ("0", "false", "no", "")  # type: ignore[union-attr]
+def ci_is_set() -> bool:
+    """Whether this runs in CI, where dev-only keys are refused (session 1)."""
+    return truthy(os.environ.get("CI"))
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
+def truthy(value: str | None) -> bool:
+    """An environment flag as CI systems set it: anything but empty, 0, false or no."""
+    return value is not None and value.strip().lower() not in ("", "0", "false", "no")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
@@ -56,7 +70,7 @@ class LocalDevKeyProvider:
 
     def fetch(self, plan: dict[str, Any]) -> KeyMaterial:
         rule = "dev-only local key: isolated dev only, never in CI (session 1)"
-        if _truthy(os.environ.get("CI")):
+        if ci_is_set():
             raise GuardRefused("the local dev key is refused because CI is set; configure "
                                "Vault (VAULT_ADDR, VAULT_TOKEN)", rule=rule)
         if plan["environment"] != "dev" or not plan["guards"].get("isolated_dev"):
@@ -66,7 +80,7 @@ class LocalDevKeyProvider:
         if not self.path.is_file():
             raise GuardRefused(f"no dev key: {self.path} not found (run `seedc demo` to create "
                                "one, or configure Vault)", rule=rule)
-        values = _read_env_file(self.path)
+        values = read_env_file(self.path)
         try:
             key = bytes.fromhex(values["SEEDC_DEV_FPE_KEY"])
             version = int(values["SEEDC_DEV_FPE_KEY_VERSION"])

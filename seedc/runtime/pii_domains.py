@@ -39,7 +39,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
-from seedc.runtime.fpe import ALPHABET, FF1, FF3_1
+from seedc.runtime.fpe import ALPHABET, FF1, FF3_1, ascii_rows_to_strings
 
 __all__ = [
     "DOMAINS",
@@ -135,19 +135,6 @@ def tweak_for(domain: str, column: str, algorithm: Algorithm) -> bytes:
         raw = part.encode("utf-8")
         h.update(len(raw).to_bytes(4, "big") + raw)
     return h.digest()[: _TWEAK_LEN[algorithm]]
-
-
-def _ascii_rows_to_strings(rows: U8) -> list[str]:
-    """(N, L) ASCII matrix -> N strings with one decode and one split."""
-    count, width = rows.shape
-    if count == 0:
-        return []
-    buf = np.empty((count, width + 1), dtype=np.uint8)
-    buf[:, :width] = rows
-    buf[:, width] = 10
-    out = buf.tobytes().decode("ascii").split("\n")
-    out.pop()
-    return out
 
 
 def _parse(domain: str, column: str | None, inputs: Sequence[str]) -> list[tuple[list[int], U8]]:
@@ -366,10 +353,10 @@ class PiiResolver:
         cipher = self._cipher(domain, column)
         resolve = _RESOLVERS[domain]
         if len(groups) == 1:
-            return _ascii_rows_to_strings(resolve(cipher, groups[0][1]))
+            return ascii_rows_to_strings(resolve(cipher, groups[0][1]))
         out: list[str] = [""] * len(inputs)
         for idx, nums in groups:
-            for i, value in zip(idx, _ascii_rows_to_strings(resolve(cipher, nums)), strict=True):
+            for i, value in zip(idx, ascii_rows_to_strings(resolve(cipher, nums)), strict=True):
                 out[i] = value
         return out
 

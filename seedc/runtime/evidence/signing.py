@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from seedc.errors import GuardRefused, RuntimeFailure
 from seedc.plan.canonical import canonical_bytes, sha256_hex
+from seedc.runtime.keys import ci_is_set, read_env_file
 
 __all__ = [
     "DEV_KEY_VAR",
@@ -66,10 +67,6 @@ class Signer(Protocol):
         ...
 
 
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.strip().lower() not in ("", "0", "false", "no")
-
-
 def _b64_canonical(text: str) -> bytes | None:
     """Decode base64 only in its one canonical spelling (unused padding bits zero), else None.
 
@@ -93,7 +90,7 @@ class LocalDevSigner:
     alg = "ed25519"
 
     def __init__(self, key: bytes) -> None:
-        if _truthy(os.environ.get("CI")):
+        if ci_is_set():
             raise GuardRefused("the local dev signing key is refused because CI is set; sign "
                                "with the environment's Vault Transit key", rule=_DEV_RULE)
         if len(key) != 32:
@@ -112,10 +109,10 @@ class LocalDevSigner:
         The file is the git-ignored `.env.local` that also holds the dev FPE key; it is
         created with mode 0600.
         """
-        if _truthy(os.environ.get("CI")):
+        if ci_is_set():
             raise GuardRefused("the local dev signing key is refused because CI is set; sign "
                                "with the environment's Vault Transit key", rule=_DEV_RULE)
-        values = _read_env_file(path) if path.is_file() else {}
+        values = read_env_file(path) if path.is_file() else {}
         if DEV_KEY_VAR not in values:
             if not create:
                 raise GuardRefused(f"no dev signing key: {DEV_KEY_VAR} not in {path} (run "
@@ -157,17 +154,6 @@ class LocalDevSigner:
         except InvalidSignature:
             return ["signature does not match the report (Ed25519 verification failed)"]
         return []
-
-
-def _read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        name, _, value = line.partition("=")
-        values[name.strip()] = value.strip().strip('"').strip("'")
-    return values
 
 
 # --- Vault / OpenBao Transit ----------------------------------------------------------------
