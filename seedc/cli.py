@@ -111,11 +111,11 @@ def show_cmd(plan_path: Path) -> None:
 @handle_errors
 def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
              as_json: bool) -> None:
-    """OLD NEW: what a manifest change does. PLAN --dsn: drift. Exit 1 on differences."""
+    """OLD NEW: what a manifest change does. PLAN [--dsn]: drift against the database (as
+    for apply: --dsn, libpq variables, else the embedded demo database). Exit 1 on differences.
+    """
     from seedc.plan.format import read_plan
 
-    if new is None and dsn is None:
-        raise click.UsageError("give two plans, or one plan and --dsn for drift")
     if new is not None and dsn is not None:
         raise click.UsageError("give two plans or --dsn, not both")
     if new is not None:
