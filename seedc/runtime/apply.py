@@ -324,7 +324,7 @@ def apply_plan(plan: dict[str, Any], dsn: str, keys: KeyProvider,
             try:
                 audit.start()
                 audit.event("start", plan_hash=plan["plan_hash"])
-                _run(plan, dsn, keys, options, report, control, work, audit, started, tel)
+                _run(plan, dsn, keys, options, report, control, work, audit, tel)
                 audit.finish(report.status, report.message)
                 audit.event(report.status, rows_written=report.rows_written)
             except SeedcError as exc:
@@ -388,7 +388,7 @@ def _safe(fn: Callable[[], object]) -> None:
 
 def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOptions,
          report: RunReport, control: psycopg.Connection, work: psycopg.Connection,
-         audit: _Audit, started: float, tel: Telemetry) -> None:
+         audit: _Audit, tel: Telemetry) -> None:
     with tel.preflight_span():
         report.checks = run_preflight(control, plan)
         env_file = getattr(keys, "path", Path(".env.local"))
@@ -431,25 +431,30 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                                "re-apply (coordinated reseed)",
                                rule="divergent checkpoint is a hard stop (session 8)",
                                details=divergent)
-        if recreate:
-            _purge(work, plan, options.dry_run)
-            audit.event("purge", "load/dr re-create their dataset (session 7)")
-            checkpoints = {}
-        else:
-            with work.transaction():
-                set_tenant(work, plan["tenant_id"], local=True)
-                refuse_drift(compare(expected_digests(plan, checkpoints),
-                                     database_digests(work, plan)))
-        done = [b for b in plan["batches"] if b["id"] in checkpoints]
-        if len(done) == len(plan["batches"]):
-            report.status = "noop"
-            report.message = "nothing to do: every batch is checkpointed and the data matches"
-            report.batches = [BatchReport(b["id"], b["entity"], b["row_count"], "skipped")
-                              for b in plan["batches"]]
-            return
-        with _maintenance(control, plan, report.run_id, options.dry_run):
-            _batches(plan, options, report, work, checkpoints, key.key, heartbeat, started,
-                     tel)
+        # A dry run does everything below — purge included — in one transaction rolled back.
+        outer = work.transaction(force_rollback=True) if options.dry_run else nullcontext()
+        with outer:
+            if recreate:
+                _purge(work, plan, options.dry_run)
+                audit.event("purge", "load/dr re-create their dataset (session 7)")
+                checkpoints = {}
+            else:
+                with work.transaction():
+                    set_tenant(work, plan["tenant_id"], local=True)
+                    refuse_drift(compare(expected_digests(plan, checkpoints),
+                                         database_digests(work, plan)))
+            done = [b for b in plan["batches"] if b["id"] in checkpoints]
+            if len(done) == len(plan["batches"]):
+                report.status = "noop"
+                report.message = ("nothing to do: every batch is checkpointed and the data "
+                                  "matches")
+                report.batches = [BatchReport(b["id"], b["entity"], b["row_count"], "skipped")
+                                  for b in plan["batches"]]
+                return
+            with _maintenance(control, plan, report.run_id, options.dry_run):
+                # the budget counts the run's own work, not time queued for a slot or lease
+                _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
+                         time.monotonic(), tel)
         report.status = "succeeded"
         report.message = (f"dry run: would write {report.rows_written} rows (rolled back)"
                           if options.dry_run else f"wrote {report.rows_written} rows")
@@ -457,15 +462,14 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
 
 def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
              work: psycopg.Connection, checkpoints: dict[str, Any], key: bytes,
-             heartbeat: Any, started: float, tel: Telemetry) -> None:
+             heartbeat: Any, work_started: float, tel: Telemetry) -> None:
     log = get_logger("seedc.apply")
     warned = False
     expected = expected_digests(plan, checkpoints)
     max_seconds = plan["guards"]["budget"]["max_seconds"]
-    outer = work.transaction(force_rollback=True) if options.dry_run else nullcontext()
     total = len(plan["batches"])
     todo = [b for b in plan["batches"] if b["id"] not in checkpoints]
-    with outer, payloads(plan, key, todo, options.workers) as built:
+    with payloads(plan, key, todo, options.workers) as built:
         for index, batch in enumerate(plan["batches"], start=1):
             if heartbeat.failed:
                 raise RuntimeFailure(f"lease heartbeat failed: {heartbeat.failed}")
@@ -490,7 +494,7 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
             report.batches.append(item)
             if options.on_batch:
                 options.on_batch(item, index, total)
-            spent = time.monotonic() - started
+            spent = time.monotonic() - work_started
             if not warned and spent > 0.8 * max_seconds:
                 warned = True
                 log.warning("budget.80_percent", spent_seconds=round(spent, 1),

@@ -68,15 +68,18 @@ def cluster_slot(conn: psycopg.Connection, environment: str, tenant: str, run_id
     slot = try_slot()
     if slot is None:
         conn.execute(
-            "INSERT INTO seedc.queue (run_id, environment, tenant, holder, expires_at) "
-            "VALUES (%s, %s, %s, %s, clock_timestamp() + make_interval(secs => %s))",
+            "INSERT INTO seedc.queue (run_id, environment, tenant, holder, expires_at, "
+            "backend_pid) VALUES (%s, %s, %s, %s, clock_timestamp() + "
+            "make_interval(secs => %s), pg_backend_pid())",
             (run_id, environment, tenant, holder_name(run_id), settings.queue_ttl_s))
         deadline = time.monotonic() + settings.queue_ttl_s
         try:
             while slot is None:
                 first = conn.execute(
-                    "SELECT run_id::text FROM seedc.queue WHERE environment = %s "
-                    "AND expires_at > clock_timestamp() ORDER BY enqueued_at, run_id LIMIT 1",
+                    "SELECT run_id::text FROM seedc.queue q WHERE environment = %s "
+                    "AND expires_at > clock_timestamp() AND (backend_pid IS NULL OR "
+                    "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = q.backend_pid)) "
+                    "ORDER BY enqueued_at, run_id LIMIT 1",
                     (environment,)).fetchone()
                 if first and first[0] == run_id:
                     slot = try_slot()

@@ -33,6 +33,8 @@ def reset_tenant(plan: dict[str, Any], dsn: str, settings: LeaseSettings) -> dic
             cur = work.execute("DELETE FROM seedc.checkpoints WHERE tenant_id = %s AND "
                                "environment = %s", (plan["tenant_id"], plan["environment"]))
             deleted["seedc.checkpoints"] = cur.rowcount
+            work.execute("DELETE FROM seedc.maintenance WHERE tenant_id = %s AND "
+                         "environment = %s", (plan["tenant_id"], plan["environment"]))
         control.execute(
             "INSERT INTO seedc.audit (run_id, tenant, environment, event, rule, detail) "
             "VALUES (%s, %s, %s, 'reset', 'coordinated reseed (session 8)', %s)",
