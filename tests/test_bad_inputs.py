@@ -95,20 +95,19 @@ def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
     manifest = variant(tmp_path, [
         ("customers:     {count: 40, cap: 100}", "customers:     {count: 400, cap: 100}"),
         ("transactions:  {count: 200, cap: 500}", "transactions:  {count: 900, cap: 500}"),
-        ('window: {start_utc: "00:00", end_utc: "23:59"}',
-         'window: {start_utc: "10:00", end_utc: "10:00"}'),
+        ("canary: {enabled: false}", "canary: {enabled: true}"),
     ])
     result = CliRunner().invoke(cli, ["compile", str(manifest)])
     assert result.exit_code == 2
     assert "3 error(s)" in result.output
     assert "volumetry.customers.count" in result.output
     assert "volumetry.transactions.count" in result.output
-    assert "window" in result.output
+    assert "canary: canary is enabled but declares no scope" in result.output
 
 
 def test_yaml_1_2_keeps_times_and_no_as_strings(tmp_path: Path) -> None:
     """YAML 1.1 would read 22:00 as 1320 and `no` as false; the window must stay text."""
-    manifest = variant(tmp_path, [('window: {start_utc: "00:00", end_utc: "23:59"}',
+    manifest = variant(tmp_path, [('window: {start_utc: "00:00", end_utc: "00:00"}',
                                    "window: {start_utc: 22:00, end_utc: 06:00}")])
     result = CliRunner().invoke(cli, ["compile", str(manifest), "-o", str(tmp_path / "p.json")])
     assert result.exit_code == 0, result.output

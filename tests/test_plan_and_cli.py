@@ -112,7 +112,7 @@ def test_show_summarises_a_plan() -> None:
     assert result.exit_code == 0
     assert "tenant acme" in result.output
     assert "customers" in result.output
-    assert "window 00:00–23:59 UTC" in result.output
+    assert "window 00:00–00:00 UTC" in result.output
 
 
 def test_diff_identical_plans_exit_0() -> None:

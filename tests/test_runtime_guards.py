@@ -87,7 +87,7 @@ def _column_added(t: Target, tmp: Path) -> Setup:
 def _window_closed(t: Target, tmp: Path) -> Setup:
     now = datetime.now(UTC)  # a one-hour window starting in two hours never contains now
     start, end = ((now + timedelta(hours=h)).strftime("%H:%M") for h in (2, 3))
-    return Setup(_variant(tmp, ('window: {start_utc: "00:00", end_utc: "23:59"}',
+    return Setup(_variant(tmp, ('window: {start_utc: "00:00", end_utc: "00:00"}',
                                 f'window: {{start_utc: "{start}", end_utc: "{end}"}}')))
 
 
@@ -240,3 +240,24 @@ def test_refusal_after_an_apply_exits_3_and_touches_nothing(
     assert [r for e, r, _ in target.audit(plan) if e == "refused"] == [rule]
     assert [s for s, _, _ in target.runs(plan)] == ["succeeded", "refused"]
     assert target.scalar("SELECT count(*) FROM seedc.maintenance") == 0
+
+
+@pytest.mark.parametrize(("start", "end", "now", "open_"), [
+    ("22:00", "06:00", "23:30", True),   # crosses midnight (session 17)
+    ("22:00", "06:00", "05:59", True),
+    ("22:00", "06:00", "06:00", False),  # end is exclusive
+    ("22:00", "06:00", "12:00", False),
+    ("01:00", "05:00", "00:59", False),
+    ("01:00", "05:00", "01:00", True),
+    ("00:00", "00:00", "23:59", True),   # start == end: the whole day
+])
+def test_window_is_evaluated_in_utc(start: str, end: str, now: str, open_: bool) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from seedc.runtime.preflight import window_open
+
+    hour, minute = map(int, now.split(":"))
+    utc = datetime(2025, 3, 10, hour, minute, tzinfo=UTC)
+    assert window_open(start, end, utc) is open_
+    brasilia = utc.astimezone(timezone(timedelta(hours=-3)))  # same instant, another zone
+    assert window_open(start, end, brasilia) is open_

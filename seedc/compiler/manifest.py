@@ -164,8 +164,6 @@ def check_manifest(manifest: Manifest, source: Source, problems: Problems) -> No
         if total != Decimal(1):
             problems.at(source, ("states", entity),
                         f"state shares sum to {total}, not exactly 1")
-    if manifest.window.start_utc == manifest.window.end_utc:
-        problems.at(source, ("window",), "window start_utc and end_utc are equal: empty window")
     rate = manifest.rate_limit
     if rate.target_rows_per_second > rate.cap_rows_per_second:
         problems.at(source, ("rate_limit", "target_rows_per_second"),

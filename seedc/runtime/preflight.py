@@ -130,10 +130,13 @@ def check_fingerprint(conn: psycopg.Connection, plan: dict[str, Any]) -> tuple[b
 
 
 def window_open(start: str, end: str, now: datetime) -> bool:
-    """Whether `now` (UTC) is inside [start, end); end < start crosses midnight (session 17)."""
+    """Whether `now` (UTC) is inside [start, end); end < start crosses midnight (session 17);
+    start == end is the whole day (a tenant with no off-peak restriction, e.g. isolated dev)."""
     s = time.fromisoformat(start)
     e = time.fromisoformat(end)
     t = now.astimezone(UTC).time().replace(tzinfo=None)
+    if s == e:
+        return True
     if s < e:
         return s <= t < e
     return t >= s or t < e
