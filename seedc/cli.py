@@ -251,9 +251,18 @@ def db_install_cmd(dsn: str, apply_role: str | None) -> None:
 @click.option("--schema-dir", type=click.Path(path_type=Path),
               default=Path("manifests/schema"), show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--stop", is_flag=True, help="Stop the embedded PostgreSQL under .seedc/ and exit "
+              "(its data stays; the next demo or apply starts it again).")
 @handle_errors
-def demo_cmd(dsn: str | None, manifest: Path, schema_dir: Path, as_json: bool) -> None:
+def demo_cmd(dsn: str | None, manifest: Path, schema_dir: Path, as_json: bool,
+             stop: bool) -> None:
     """Install the demo schema, control schema and apply role; compile and apply the example."""
+    if stop:
+        from seedc.runtime.embedded import stop_embedded_server
+
+        stop_embedded_server()
+        click.echo("embedded PostgreSQL stopped")
+        return
     from seedc.demo import run_demo
     from seedc.runtime.apply import ApplyOptions
     from seedc.runtime.progress import Progress, render_run
