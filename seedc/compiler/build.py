@@ -102,6 +102,8 @@ def chain_next(previous: str, batch: dict[str, Any]) -> str:
 def _ranges(manifest: Manifest, entity: EntitySpec, total: int) -> list[tuple[int, int]]:
     size = manifest.batch_size or (BASELINE_BATCH if manifest.mode == "baseline"
                                    else DEFAULT_BATCH)
+    if entity.batch_size is not None:
+        size = min(size, entity.batch_size)
     if entity.expand_count is not None:
         size = max(1, size // max(1, entity.expand_max))
     return [(a, min(a + size, total)) for a in range(0, total, size)] or [(0, 0)]

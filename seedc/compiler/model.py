@@ -51,6 +51,7 @@ class EntitySpec:
     states: tuple[str, ...]
     happy_state: str | None
     tenant_column: str = "tenant_id"
+    batch_size: int | None = None
 
     @property
     def qualified_table(self) -> str:
@@ -183,6 +184,7 @@ def _parse_entity(
         states=tuple(states["values"]) if states else (),
         happy_state=states["happy"] if states else None,
         tenant_column=raw.get("tenant_column", "tenant_id"),
+        batch_size=raw.get("batch_size"),
     )
 
 
