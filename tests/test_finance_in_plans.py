@@ -88,3 +88,30 @@ def test_contract_dates_derive_from_the_reference_datetime(tmp_path: Path) -> No
     for x, y in zip(a, b, strict=True):
         shift = date.fromisoformat(y["contract_date"]) - date.fromisoformat(x["contract_date"])
         assert shift.days == 31
+
+
+def test_installments_follow_each_loans_batch_over_the_same_loans(tmp_path: Path) -> None:
+    """Expansions are scheduled right after their parent's batch, so the quotes computed for
+    the loans are still cached when their installments are generated (flat memory)."""
+    plan = compile_manifest(variant(tmp_path, [
+        ("mode: baseline", "mode: load"),
+        ("loans:         {count: 12, cap: 50}", "loans:         {count: 45, cap: 50}"),
+        ("canary: {enabled: false}", "canary: {enabled: false}\nbatch_size: 20"),
+    ]))
+    ids = [b["id"] for b in plan["batches"]]
+    loans = [i for i, b in enumerate(plan["batches"]) if b["entity"] == "loans"]
+    assert len(loans) == 3
+    for i in loans:
+        parent, child = plan["batches"][i], plan["batches"][i + 1]
+        assert child["entity"] == "installments", ids
+        assert child["key_range"] == parent["key_range"]
+    from seedc.plan.rows import rows_digest
+    from seedc.program.batch import batch_cells
+    from seedc.program.evaluate import Program
+
+    cold = Program.from_json(plan["program"])  # no cache: same rows as with the cache
+    for batch in plan["batches"][loans[0]:]:
+        rng = batch["key_range"]
+        cells = batch_cells(cold, batch["entity"], rng["start"], rng["stop"])
+        assert rows_digest(cells) == batch["rows_digest"]
+        cold.cache.clear()

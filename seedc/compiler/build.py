@@ -109,6 +109,38 @@ def _ranges(manifest: Manifest, entity: EntitySpec, total: int) -> list[tuple[in
     return [(a, min(a + size, total)) for a in range(0, total, size)] or [(0, 0)]
 
 
+def batch_schedule(manifest: Manifest, model: ModelSpec, order: list[str],
+                   program: Program) -> list[tuple[str, int, int]]:
+    """(entity, start, stop) of every batch, in the order they are written.
+
+    Entities follow foreign-key order; an expanded entity whose only pending dependency is its
+    parent is written right after each batch of that parent, over the same parent range, so
+    what the parent computed at a cost (loan quotes) is still in the worker's cache.
+    """
+    position = {name: i for i, name in enumerate(order)}
+    hosted: dict[str, list[str]] = {}
+    for name in order:
+        entity = model.entities[name]
+        if entity.expand_count is None or entity.parent is None:
+            continue
+        others = entity.depends_on() - {entity.parent}
+        if all(position[d] < position[entity.parent] for d in others):
+            hosted.setdefault(entity.parent, []).append(name)
+    guests = {child for children in hosted.values() for child in children}
+    schedule: list[tuple[str, int, int]] = []
+    for name in order:
+        if name in guests:
+            continue
+        entity = model.entities[name]
+        count = (entity.count if entity.count is not None
+                 else manifest.volumetry[name].count if entity.expand_count is None
+                 else program.entity(entity.parent or "").count or 0)
+        for start, stop in _ranges(manifest, entity, count):
+            schedule.append((name, start, stop))
+            schedule += [(child, start, stop) for child in hosted.get(name, [])]
+    return schedule
+
+
 def build_plan(
     manifest: Manifest,
     model: ModelSpec,
@@ -158,49 +190,47 @@ def build_plan(
     total_rows = _total_rows(runtime_program, model, order, manifest)
     inline = manifest.mode == "baseline" or total_rows <= INLINE_ROW_LIMIT
     plan["rows_inline"] = inline
-    entities_out: list[dict[str, Any]] = []
     batches: list[dict[str, Any]] = []
-    tables: dict[str, dict[str, int]] = {}
+    totals = {name: [0, 0] for name in order}  # rows, bytes
+    parts = dict.fromkeys(order, 0)
+    sql = {name: batch_sql(model.entities[name], model.entities[name].tenant_column)
+           for name in order}
     previous = chain_seed(plan)
-    for name in order:
+    for name, start, stop in batch_schedule(manifest, model, order, runtime_program):
         entity = model.entities[name]
-        count = (entity.count if entity.count is not None
-                 else manifest.volumetry[name].count if entity.expand_count is None
-                 else runtime_program.entity(entity.parent or "").count or 0)
-        sql = batch_sql(entity, entity.tenant_column)
-        rows_total = bytes_total = 0
-        for part, (start, stop) in enumerate(_ranges(manifest, entity, count)):
-            cells = batch_cells(runtime_program, name, start, stop)
-            text = copy_text(cells)
-            batch: dict[str, Any] = {
-                "id": f"{len(batches) + 1:04d}-{name}-{part + 1:04d}",
-                "entity": name,
-                "table": entity.qualified_table,
-                "depends_on": sorted(entity.depends_on()),
-                "columns": [c.name for c in entity.stored],
-                "sql": sql,
-                "key_range": {"start": start, "stop": stop},
-                "row_count": len(cells),
-                "rows_digest": "sha256:" + sha256_hex(text),
-            }
-            previous = chain_next(previous, batch)
-            batch["chain_hash"] = previous
-            if inline:
-                batch["rows"] = cells_to_json(cells)
-            batches.append(batch)
-            rows_total += len(cells)
-            bytes_total += len(text)
-        tables[entity.qualified_table] = {"rows": rows_total, "bytes": bytes_total}
-        entities_out.append({
-            "name": name,
+        parts[name] += 1
+        cells = batch_cells(runtime_program, name, start, stop)
+        text = copy_text(cells)
+        batch: dict[str, Any] = {
+            "id": f"{len(batches) + 1:04d}-{name}-{parts[name]:04d}",
+            "entity": name,
             "table": entity.qualified_table,
-            "tenant_column": entity.tenant_column,
+            "depends_on": sorted(entity.depends_on()),
             "columns": [c.name for c in entity.stored],
-            "encrypted": [c.name for c in entity.stored if c.encrypted],
-            "pii": _pii_columns(entity),
-            "sql": entity_sql(entity, entity.tenant_column),
-            "rows": rows_total,
-        })
+            "sql": sql[name],
+            "key_range": {"start": start, "stop": stop},
+            "row_count": len(cells),
+            "rows_digest": "sha256:" + sha256_hex(text),
+        }
+        previous = chain_next(previous, batch)
+        batch["chain_hash"] = previous
+        if inline:
+            batch["rows"] = cells_to_json(cells)
+        batches.append(batch)
+        totals[name][0] += len(cells)
+        totals[name][1] += len(text)
+    tables = {model.entities[n].qualified_table: {"rows": totals[n][0], "bytes": totals[n][1]}
+              for n in order}
+    entities_out = [{
+        "name": name,
+        "table": entity.qualified_table,
+        "tenant_column": entity.tenant_column,
+        "columns": [c.name for c in entity.stored],
+        "encrypted": [c.name for c in entity.stored if c.encrypted],
+        "pii": _pii_columns(entity),
+        "sql": entity_sql(entity, entity.tenant_column),
+        "rows": totals[name][0],
+    } for name, entity in ((n, model.entities[n]) for n in order)]
     rows = sum(t["rows"] for t in tables.values())
     size = sum(t["bytes"] for t in tables.values())
     rate = manifest.rate_limit.target_rows_per_second

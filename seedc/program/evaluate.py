@@ -11,6 +11,7 @@ Row keys: an entity with a fixed `count` has keys 0..count-1 (its ordinals). An 
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,6 +81,24 @@ class EntityProgram:
         )
 
 
+class BoundedCache(OrderedDict[Any, Any]):
+    """Least-recently-set entries dropped past `limit`: memory stays flat in plan size.
+
+    Holds values that are pure functions of their key (a row's loan quote), so a hit and a
+    recomputation give the same bytes; it only saves time when a batch's children follow it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
 @dataclass
 class Program:
     """All entities of one plan plus the namespace every random stream is keyed by."""
@@ -90,6 +109,7 @@ class Program:
     tenant_values: dict[str, str]
     entities: dict[str, EntityProgram]
     official_routine: Callable[[Any], Any] | None = field(default=None, repr=False)
+    cache: BoundedCache = field(default_factory=lambda: BoundedCache(2048), repr=False)
     _seeds: dict[tuple[str, ...], np.uint64] = field(default_factory=dict, repr=False)
     _namespaces: dict[str, uuid.UUID] = field(default_factory=dict, repr=False)
 

@@ -124,12 +124,18 @@ def first_difference(ours: Quote, official: Quote) -> str | None:
 @generator("loan_quote", 0, 0, kwargs=_KWARGS,
            doc="quote each loan with the finance routine; fields: " + ", ".join(LOAN_FIELDS))
 def _loan_quote(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
+    cache = ctx.program.cache
+    row_keys = [(ctx.entity.name, site, k) for k in ctx.keys.tolist()]
+    if all(k in cache for k in row_keys):  # the installments of loans quoted a batch ago
+        return quote_record([cache[k] for k in row_keys])
     values = {name: evaluate(node, ctx) for name, node in kw.items()}
     terms = loan_terms_from_row(values, ctx.n)
     try:
         quotes = [quote_terms(t) for t in terms]
     except Exception as exc:  # the finance routine's own refusal, with its reason
         raise ProgramError(f"loan_quote(): {exc}") from None
+    for key, quote in zip(row_keys, quotes, strict=True):
+        cache[key] = quote
     official = ctx.program.official_routine
     if official is not None:  # compile-time cross-validation (seeds session 10)
         keys = ctx.logical_keys()
