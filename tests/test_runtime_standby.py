@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +40,6 @@ from seedc.runtime.embedded import (
     stop_embedded_server,
 )
 from seedc.runtime.keys import LocalDevKeyProvider
-from seedc.runtime.preflight import CHECKS
 from tests.runtime_support import (
     acme_plan,
     audit_events,
@@ -50,7 +51,7 @@ from tests.runtime_support import (
 from tests.services import apply_role, fresh_database
 
 LOOPBACK = "127.0.0.1"
-PRIMARY_RULE = dict((name, rule) for name, rule, _ in CHECKS)["primary"]
+PRIMARY_RULE = "write and verify on the primary, never a replica (session 18)"
 #: Seconds the standby may take to start and catch up before the test fails.
 STANDBY_TIMEOUT = 30.0
 REPLICATION_HBA = f"host replication all {LOOPBACK}/32 scram-sha-256"
@@ -184,7 +185,10 @@ def test_apply_on_a_streaming_standby_is_refused_and_writes_nothing(
     work = tmp_path / "work"
     work.mkdir()
     env_file = write_dev_key(work / ".env.local")
-    primary = _Paths(tmp_path / "primary")
+    # not under tmp_path: a pytest session starting meanwhile resets /tmp/pytest-of-<user> to
+    # 0700, which cuts the service user (when we are root) off from the data directories
+    servers = Path(tempfile.mkdtemp(prefix="seedc-standby-"))
+    primary = _Paths(servers / "primary")
     run_as = _run_as()
     pids: list[int] = []
     try:
@@ -194,8 +198,8 @@ def test_apply_on_a_streaming_standby_is_refused_and_writes_nothing(
         _allow_replication(admin, primary.pgdata)
         with fresh_database(admin) as db_admin, apply_role(db_admin) as apply_dsn:
             prepare_database(db_admin, apply_dsn)
-            with _standby(primary, primary_port, tmp_path / "standby", run_as) as port:
-                standby = _Paths(tmp_path / "standby")
+            with _standby(primary, primary_port, servers / "standby", run_as) as port:
+                standby = _Paths(servers / "standby")
                 pids.append(_postmaster_pid(standby) or 0)
                 standby_admin = _with_port(db_admin, port)
                 standby_apply = _with_port(apply_dsn, port)
@@ -225,6 +229,7 @@ def test_apply_on_a_streaming_standby_is_refused_and_writes_nothing(
             assert row == (0,)
     finally:
         stop_embedded_server(primary.base)
+        shutil.rmtree(servers, ignore_errors=True)
     # neither postmaster (nor any of its children, which exit with it) outlives the test
     assert all(pid > 0 for pid in pids), pids
     assert [pid for pid in pids if not _wait_gone(pid)] == []

@@ -28,7 +28,7 @@ from seedc.runtime.keys import KeyProvider
 from seedc.runtime.lease import LeaseSettings, cluster_slot, tenant_lease
 from seedc.runtime.payload import Payload
 from seedc.runtime.prefetch import payloads
-from seedc.runtime.preflight import CheckResult, run_preflight
+from seedc.runtime.preflight import PRIMARY_RULE, CheckResult, check_primary, run_preflight
 from seedc.runtime.state import (
     EntityDigest,
     check_checkpoints,
@@ -322,6 +322,7 @@ def apply_plan(plan: dict[str, Any], dsn: str, keys: KeyProvider,
         with tel.run_span(report):
             log.info("run.start", plan_hash=plan["plan_hash"], dry_run=options.dry_run)
             try:
+                _refuse_standby(control, plan, report)
                 audit.start()
                 audit.event("start", plan_hash=plan["plan_hash"])
                 _run(plan, dsn, keys, options, report, control, work, audit, tel)
@@ -386,11 +387,27 @@ def _safe(fn: Callable[[], object]) -> None:
         fn()
 
 
+def _refuse_failed(checks: list[CheckResult]) -> None:
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise GuardRefused(f"preflight refused the run ({len(failed)} check(s) failed)",
+                           rule="fail-closed preflight",
+                           details=[f"{c.name}: {c.detail} [{c.rule}]" for c in failed])
+
+
+def _refuse_standby(control: psycopg.Connection, plan: dict[str, Any],
+                    report: RunReport) -> None:
+    """A standby is read-only: refuse before the first audit write could fail there."""
+    ok, detail = check_primary(control, plan)
+    report.checks = [CheckResult("primary", PRIMARY_RULE, ok, detail)]
+    _refuse_failed(report.checks)
+
+
 def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOptions,
          report: RunReport, control: psycopg.Connection, work: psycopg.Connection,
          audit: _Audit, tel: Telemetry) -> None:
     with tel.preflight_span():
-        report.checks = run_preflight(control, plan)
+        report.checks += run_preflight(control, plan)
         env_file = getattr(keys, "path", Path(".env.local"))
         factory = options.evidence or evidence_factory(None, plan, env_file)
         check, report.evidence = _check_evidence(factory, options.dry_run)
@@ -409,13 +426,9 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
     log = get_logger("seedc.apply")
     for c in report.checks:
         log.info("preflight.check", check=c.name, ok=c.ok, detail=c.detail)
-    failed = [c for c in report.checks if not c.ok]
     for check in report.checks:
         audit.event("preflight", check.rule, check=check.name, ok=check.ok, detail=check.detail)
-    if failed:
-        raise GuardRefused(f"preflight refused the run ({len(failed)} check(s) failed)",
-                           rule="fail-closed preflight",
-                           details=[f"{c.name}: {c.detail} [{c.rule}]" for c in failed])
+    _refuse_failed(report.checks)
     assert key is not None
     set_tenant(control, plan["tenant_id"], local=False)
     settings = options.lease

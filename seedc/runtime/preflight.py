@@ -48,7 +48,11 @@ def check_role(conn: psycopg.Connection, plan: dict[str, Any]) -> tuple[bool, st
     return True, f"role {user}: no superuser, no BYPASSRLS"
 
 
+PRIMARY_RULE = "write and verify on the primary, never a replica (session 18)"
+
+
 def check_primary(conn: psycopg.Connection, plan: dict[str, Any]) -> tuple[bool, str]:
+    """Runs before every other check and before the audit row: a standby is read-only."""
     row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
     if row and row[0]:
         return False, ("connected to a standby (in recovery): seed and verify on the primary, "
@@ -235,8 +239,6 @@ Check = Callable[[psycopg.Connection, dict[str, Any]], tuple[bool, str]]
 CHECKS: tuple[tuple[str, str, Check], ...] = (
     ("role", "least-privilege role under RLS, no superuser/BYPASSRLS (sessions 5, 12)",
      check_role),
-    ("primary", "write and verify on the primary, never a replica (session 18)",
-     check_primary),
     ("rls", "every target table has RLS enabled, forced and a policy (sessions 5, 12)",
      check_rls),
     ("migrations", "no pending migrations; head matches the plan (session 11)", check_migrations),
