@@ -12,12 +12,15 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from seedc import __version__
 from seedc.errors import ExitCode, SeedcError
+
+if TYPE_CHECKING:
+    from seedc.runtime.lease import LeaseSettings
 
 __all__ = ["main"]
 
@@ -156,7 +159,7 @@ def _dsn(dsn: str | None) -> str:
     return embedded
 
 
-def _lease_options(lease_wait: float, queue_ttl: float) -> object:
+def _lease_options(lease_wait: float, queue_ttl: float) -> LeaseSettings:
     from seedc.runtime.lease import LeaseSettings
 
     return LeaseSettings(queue_ttl_s=queue_ttl, lease_wait_s=lease_wait)
@@ -192,7 +195,7 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
     from seedc.runtime.progress import Progress, render_run
 
     plan = read_plan(plan_path)
-    options = ApplyOptions(dry_run=dry_run, lease=_lease_options(lease_wait, queue_ttl),  # type: ignore[arg-type]
+    options = ApplyOptions(dry_run=dry_run, lease=_lease_options(lease_wait, queue_ttl),
                            on_batch=Progress(plan["estimate"]["rows"]),
                            evidence=evidence_factory(evidence_uri, plan, env_file))
     try:
@@ -221,7 +224,7 @@ def reset_cmd(plan_path: Path, dsn: str | None, yes: bool, lease_wait: float) ->
     if not yes:
         raise click.UsageError(f"this deletes every row of tenant {plan['tenant']} in "
                                f"{plan['environment']}'s seeded tables: add --yes")
-    deleted = reset_tenant(plan, _dsn(dsn), _lease_options(lease_wait, 300.0))  # type: ignore[arg-type]
+    deleted = reset_tenant(plan, _dsn(dsn), _lease_options(lease_wait, 300.0))
     for table, count in deleted.items():
         click.echo(f"{table}: {count} row(s) deleted")
 
