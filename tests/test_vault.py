@@ -537,7 +537,9 @@ def bao_tls(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         ca = certs / "vault-ca.pem"
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                pytest.skip("bao -dev-tls did not start (port race?)")
+                log.flush()
+                tail = (tmp_path / "bao.log").read_text(errors="replace")[-800:]
+                raise RuntimeError(f"bao -dev-tls exited early (port {port} taken?):\n{tail}")
             if ca.exists():
                 with contextlib.suppress(Exception):
                     client = tls_client(addr, token, ca)
