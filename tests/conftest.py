@@ -7,9 +7,12 @@ otherwise one embedded server for the whole session; each test gets its own data
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.runtime_support import Target, acme_plan, prepared_target
 from tests.services import (
     BaoDevServer,
     MotoServer,
@@ -55,3 +58,17 @@ def moto_s3() -> Iterator[MotoServer]:
     """A moto S3 endpoint with empty state per test, stopped afterwards."""
     with MotoServer() as server:
         yield server
+
+
+@pytest.fixture
+def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Target:
+    """A database prepared like production (demo schema, control schema, apply role, dev key),
+    with CI and Vault unset so the dev key is used; modules may define their own."""
+    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def plan() -> dict[str, Any]:
+    """The example dev/acme plan (a fresh copy per module); modules may define their own."""
+    return acme_plan()

@@ -15,21 +15,10 @@ from seedc.errors import ExitCode, GuardRefused, RuntimeFailure
 from seedc.runtime.apply import ApplyOptions, BatchReport, Evidence
 from seedc.runtime.evidence import LocalDevSigner, S3WormStore
 from seedc.runtime.telemetry import setup_telemetry
-from tests.runtime_support import Target, acme_plan, prepared_target, zero_counts
+from tests.runtime_support import Target, zero_counts
 from tests.services import MotoServer
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-
-
-@pytest.fixture
-def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Target:
-    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def plan() -> dict[str, Any]:
-    return acme_plan()
 
 
 def _s3_evidence(moto: MotoServer, bucket: str, target: Target, *,

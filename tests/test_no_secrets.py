@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
-from tests.runtime_support import Target, acme_plan, prepared_target
+from tests.runtime_support import Target, acme_plan
 
 PII_COLUMNS = {
     "app.users": ["email"],
@@ -18,12 +17,6 @@ PII_COLUMNS = {
     "app.customers": ["cpf", "email", "phone"],
     "app.suppliers": ["cnpj", "email", "phone"],
 }
-
-
-@pytest.fixture
-def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Target:
-    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
 
 
 def _secrets(env_file: Path) -> list[str]:

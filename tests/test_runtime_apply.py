@@ -19,11 +19,9 @@ from seedc.runtime.lease import SLOT_CLASS, TENANT_CLASS, lock_key
 from tests.runtime_support import (
     SCHEMA_DIR,
     Target,
-    acme_plan,
     advisory_held,
     hold_tenant_lock,
     planned_counts,
-    prepared_target,
     role_of,
     row_versions,
     start_cli,
@@ -32,17 +30,6 @@ from tests.runtime_support import (
     write_dev_key,
     zero_counts,
 )
-
-
-@pytest.fixture
-def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Target:
-    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def plan() -> dict[str, Any]:
-    return acme_plan()
 
 
 def test_apply_then_reapply_writes_nothing_and_holds_exactly_the_planned_rows(

@@ -7,37 +7,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from seedc.runtime.apply import ApplyOptions
 from seedc.runtime.lease import SLOT_CLASS, TENANT_CLASS, LeaseSettings, lock_key
 from tests.runtime_support import (
     Background,
     Target,
-    acme_plan,
     advisory_held,
     compile_variant,
     hold_slots,
     hold_tenant_lock,
     planned_counts,
-    prepared_target,
     start_cli,
     wait_for,
     zero_counts,
 )
 
 HOLDER = "seeder-7.example:4242:0b7c1d2e-run-in-progress"
-
-
-@pytest.fixture
-def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Target:
-    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def plan() -> dict[str, Any]:
-    return acme_plan()
 
 
 def _slot_key(plan: dict[str, Any]) -> int:

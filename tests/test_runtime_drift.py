@@ -15,24 +15,11 @@ from seedc.errors import ExitCode, GuardRefused
 from seedc.runtime.apply import ApplyOptions
 from tests.runtime_support import (
     Target,
-    acme_plan,
     compile_variant,
     planned_counts,
-    prepared_target,
 )
 
 DRIFT_RULE = "no data outside the plan, fail-closed (session 8)"
-
-
-@pytest.fixture
-def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Target:
-    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def plan() -> dict[str, Any]:
-    return acme_plan()
 
 
 def _first_id(t: Target, table: str, plan: dict[str, Any]) -> str:

@@ -19,7 +19,6 @@ from tests.runtime_support import (
     acme_plan,
     compile_variant,
     planned_counts,
-    prepared_target,
     row_versions,
     write_dev_key,
     zero_counts,
@@ -29,12 +28,6 @@ RULES = {name: rule for name, rule, _ in CHECKS}
 PREFLIGHT_RULE = "fail-closed preflight"
 DEV_KEY_RULE = "dev-only local key: isolated dev only, never in CI (session 1)"
 KEY_VERSION_RULE = "key version equals salt_version (session 6)"
-
-
-@pytest.fixture
-def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Target:
-    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
 
 
 @dataclass

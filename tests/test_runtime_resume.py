@@ -14,7 +14,6 @@ from tests.runtime_support import (
     backends,
     compile_variant,
     planned_counts,
-    prepared_target,
     second_target,
     start_cli,
     table_dump,
@@ -22,12 +21,6 @@ from tests.runtime_support import (
     wait_for,
     waiting_on_lock,
 )
-
-
-@pytest.fixture
-def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Target:
-    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from tests.runtime_support import (
     acme_plan,
     compile_variant,
     planned_counts,
-    prepared_target,
     table_locked,
     wait_for,
     waiting_on_lock,
@@ -28,12 +27,6 @@ from tests.runtime_support import (
 
 LOCK_200MS = ("baseline: {statement_ms: 30000, lock_ms: 5000}",
               "baseline: {statement_ms: 30000, lock_ms: 200}")
-
-
-@pytest.fixture
-def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Target:
-    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
 
 
 @pytest.fixture
