@@ -22,11 +22,11 @@ from seedc.program.values import ProgramError, Vec, broadcast, object_array
 __all__ = ["LOAN_FIELDS", "SCHEDULE_FIELDS", "loan_terms_from_row"]
 
 _EPOCH = date(1970, 1, 1)
-LOAN_FIELDS = ("released_amount", "financed_principal", "iof_total", "fees_total", "payment",
-               "total_paid", "cet_annual_percent", "cet_monthly_percent", "first_due_date",
-               "last_due_date")
-SCHEDULE_FIELDS = ("number", "due_date", "opening_balance", "payment", "interest",
-                   "amortization", "balance")
+_LOAN_MONEY = ("financed_principal", "released_amount", "iof_total", "fees_total", "payment",
+               "total_paid", "cet_annual_percent", "cet_monthly_percent")
+LOAN_FIELDS = (*_LOAN_MONEY, "first_due_date", "last_due_date")
+_ROW_MONEY = ("opening_balance", "payment", "interest", "amortization", "balance")
+SCHEDULE_FIELDS = ("number", "due_date", *_ROW_MONEY)
 _KWARGS = ("principal", "rate_monthly", "term", "system", "contract_date", "borrower", "iof",
            "day_count")
 
@@ -84,14 +84,7 @@ def loan_terms_from_row(args: dict[str, Vec], n: int) -> list[LoanTerms]:
 def quote_record(quotes: list[Quote]) -> Vec:
     """A record vector of loan-level results; `_quotes` keeps the schedules for expansion."""
     fields: dict[str, Vec] = {
-        "released_amount": _dec_field([q.released_amount for q in quotes]),
-        "financed_principal": _dec_field([q.financed_principal for q in quotes]),
-        "iof_total": _dec_field([q.iof_total for q in quotes]),
-        "fees_total": _dec_field([q.fees_total for q in quotes]),
-        "payment": _dec_field([q.payment for q in quotes]),
-        "total_paid": _dec_field([q.total_paid for q in quotes]),
-        "cet_annual_percent": _dec_field([q.cet_annual_percent for q in quotes]),
-        "cet_monthly_percent": _dec_field([q.cet_monthly_percent for q in quotes]),
+        **{name: _dec_field([getattr(q, name) for q in quotes]) for name in _LOAN_MONEY},
         "first_due_date": _date_field([q.installments[0].due_date for q in quotes]),
         "last_due_date": _date_field([q.installments[-1].due_date for q in quotes]),
         "_quotes": Vec("obj", object_array(list(quotes))),
@@ -99,14 +92,11 @@ def quote_record(quotes: list[Quote]) -> Vec:
     return Vec("rec", fields)
 
 
-_COMPARED = ("financed_principal", "released_amount", "iof_total", "fees_total", "payment",
-             "total_paid", "cet_annual_percent", "cet_monthly_percent")
-_ROW_COMPARED = ("due_date", "payment", "interest", "amortization", "balance")
 
 
 def first_difference(ours: Quote, official: Quote) -> str | None:
     """The first field where two quotes differ (by one cent or more), or None."""
-    for name in _COMPARED:
+    for name in _LOAN_MONEY:
         a, b = getattr(ours, name), getattr(official, name)
         if a != b:
             return f"{name}: built-in {a}, official routine {b}"
@@ -114,7 +104,7 @@ def first_difference(ours: Quote, official: Quote) -> str | None:
         return (f"installments: built-in {len(ours.installments)}, official routine "
                 f"{len(official.installments)}")
     for mine, theirs in zip(ours.installments, official.installments, strict=True):
-        for name in _ROW_COMPARED:
+        for name in ("due_date", *_ROW_MONEY):
             a, b = getattr(mine, name), getattr(theirs, name)
             if a != b:
                 return f"installment {mine.number} {name}: built-in {a}, official routine {b}"
@@ -168,9 +158,5 @@ def _schedule_row(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: 
     return Vec("rec", {
         "number": Vec("int", np.array([r.number for r in rows], dtype=np.int64)),
         "due_date": _date_field([r.due_date for r in rows]),
-        "opening_balance": _dec_field([r.opening_balance for r in rows]),
-        "payment": _dec_field([r.payment for r in rows]),
-        "interest": _dec_field([r.interest for r in rows]),
-        "amortization": _dec_field([r.amortization for r in rows]),
-        "balance": _dec_field([r.balance for r in rows]),
+        **{name: _dec_field([getattr(r, name) for r in rows]) for name in _ROW_MONEY},
     })
