@@ -6,25 +6,14 @@ UTC with `+00`, ISO dates), so rows read back compare byte for byte.
 
 from __future__ import annotations
 
-import os
-
 import psycopg
 from psycopg import sql
 
 from seedc.errors import GuardRefused
 
-__all__ = ["connect", "resolve_dsn", "set_tenant"]
+__all__ = ["connect", "set_tenant"]
 
 SESSION = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3"
-
-
-def resolve_dsn(dsn: str | None) -> str:
-    """The DSN to use: the flag, else libpq's environment (PGHOST…), else refuse."""
-    if dsn:
-        return dsn
-    if any(os.environ.get(v) for v in ("PGHOST", "PGDATABASE", "PGSERVICE", "DATABASE_URL")):
-        return os.environ.get("DATABASE_URL", "")
-    return ""
 
 
 def connect(
