@@ -129,10 +129,10 @@ def bench_evidence(folder: Path) -> Callable[[], Any]:
     """Evidence to a local folder, signed with a random in-process Ed25519 key (bench only;
     staging accepts a folder store, production signs with Vault Transit into WORM S3)."""
     def build() -> Any:
-        from seedc.runtime.apply import Evidence
+        from seedc.runtime.apply import EvidenceSink
         from seedc.runtime.evidence import LocalDevSigner, store_from_uri
 
-        return Evidence(store_from_uri(f"file://{folder}", "staging"),
+        return EvidenceSink(store_from_uri(f"file://{folder}", "staging"),
                         LocalDevSigner(secrets.token_bytes(32)))
 
     return build
@@ -355,7 +355,7 @@ def child_payload(opts: dict[str, Any]) -> dict[str, Any]:
     """Resolved COPY text of every batch into one file per table (the baselines' rows)."""
     from seedc.program.evaluate import Program
     from seedc.runtime.payload import build_payload
-    from seedc.runtime.pii_domains import PiiResolver
+    from seedc.runtime.pii.domains import PiiResolver
 
     plan = json.loads(Path(opts["plan"]).read_text("utf-8"))
     out = Path(opts["dir"])

@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ff3 import FF3Cipher
 
-    from seedc.runtime.fpe import FF1, FF3_1
-    from seedc.runtime.pii_domains import PiiResolver
+    from seedc.runtime.pii.domains import PiiResolver
+    from seedc.runtime.pii.fpe import FF1, FF3_1
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core

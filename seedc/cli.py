@@ -142,7 +142,7 @@ def _dsn(dsn: str | None) -> str:
     """--dsn, else libpq's environment, else the embedded demo database."""
     import os
 
-    from seedc.demo import embedded_apply_dsn
+    from seedc.devtools.demo import embedded_apply_dsn
     from seedc.errors import InvalidInput
 
     if dsn:
@@ -153,7 +153,7 @@ def _dsn(dsn: str | None) -> str:
     if embedded is None:
         raise InvalidInput("no database: pass --dsn, set libpq variables (PGHOST…), or run "
                            "`seedc demo` to create the embedded one")
-    from seedc.runtime.embedded import ensure_embedded_server
+    from seedc.devtools.embedded import ensure_embedded_server
 
     ensure_embedded_server()
     return embedded
@@ -261,12 +261,12 @@ def demo_cmd(dsn: str | None, manifest: Path, schema_dir: Path, as_json: bool,
              stop: bool) -> None:
     """Install the demo schema, control schema and apply role; compile and apply the example."""
     if stop:
-        from seedc.runtime.embedded import stop_embedded_server
+        from seedc.devtools.embedded import stop_embedded_server
 
         stop_embedded_server()
         click.echo("embedded PostgreSQL stopped")
         return
-    from seedc.demo import run_demo
+    from seedc.devtools.demo import run_demo
     from seedc.runtime.apply import ApplyOptions
     from seedc.runtime.progress import Progress, render_run
 
@@ -294,7 +294,7 @@ def keys_status_cmd(plan_path: Path, as_json: bool) -> None:
     """
     from seedc.errors import GuardRefused
     from seedc.plan.format import read_plan
-    from seedc.runtime.vault import VaultKeyProvider
+    from seedc.runtime.keys.vault import VaultKeyProvider
 
     plan = read_plan(plan_path)
     status = VaultKeyProvider.from_environment().status(plan)
@@ -340,7 +340,7 @@ def evidence_verify_cmd(report_path: Path, env_file: Path) -> None:
     signer: object
     if os.environ.get("VAULT_ADDR"):
         from seedc.runtime.evidence import transit_key_name
-        from seedc.runtime.vault import VaultKeyProvider
+        from seedc.runtime.keys.vault import VaultKeyProvider
 
         client = VaultKeyProvider.from_environment().authenticated_client()
         signer = VaultTransitSigner(client, transit_key_name(environment))
@@ -418,7 +418,7 @@ def finance_group() -> None:
 
 
 def _register_finance() -> None:
-    from seedc.finance.cli import quote
+    from seedc.finance.commands import quote
 
     if quote.callback is not None:
         quote.callback = handle_errors(quote.callback)

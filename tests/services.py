@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from seedc.runtime.embedded import ensure_embedded_server, stop_embedded_server
+from seedc.devtools.embedded import ensure_embedded_server, stop_embedded_server
 
 if TYPE_CHECKING:
     import hvac

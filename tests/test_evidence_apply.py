@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from seedc.errors import ExitCode, GuardRefused, RuntimeFailure
-from seedc.runtime.apply import ApplyOptions, BatchReport, Evidence
+from seedc.runtime.apply import ApplyOptions, BatchReport, EvidenceSink
 from seedc.runtime.evidence import LocalDevSigner, S3WormStore
 from seedc.runtime.telemetry import setup_telemetry
 from tests.runtime_support import Target, zero_counts
@@ -22,11 +22,11 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 def _s3_evidence(moto: MotoServer, bucket: str, target: Target, *,
-                 object_lock: bool = True) -> Evidence:
+                 object_lock: bool = True) -> EvidenceSink:
     client = moto.s3_client()
     client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=object_lock)
     store = S3WormStore(bucket, "runs", environment="homolog", client=client)
-    return Evidence(store, LocalDevSigner.from_env_file(target.env_file, create=True))
+    return EvidenceSink(store, LocalDevSigner.from_env_file(target.env_file, create=True))
 
 
 def test_report_lands_in_s3_with_compliance_retention_and_verifies(
@@ -102,7 +102,7 @@ def test_one_span_per_batch_and_the_pipeline_trace_id_in_the_evidence(
     folder = target.tmp / "evidence"
     from seedc.runtime.evidence import LocalFolderStore
 
-    evidence = Evidence(LocalFolderStore(folder),
+    evidence = EvidenceSink(LocalFolderStore(folder),
                         LocalDevSigner.from_env_file(target.env_file, create=True))
     report = target.apply(plan, ApplyOptions(evidence=lambda: evidence, telemetry=telemetry))
     telemetry.force_flush()

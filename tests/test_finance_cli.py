@@ -12,7 +12,7 @@ import click
 from click.testing import CliRunner
 
 from seedc.errors import SeedcError
-from seedc.finance import cli
+from seedc.finance import commands
 
 
 class EdgeGroup(click.Group):
@@ -31,7 +31,7 @@ def finance() -> None:
     """Test stand-in for `seedc finance`."""
 
 
-finance.add_command(cli.quote)
+finance.add_command(commands.quote)
 
 BASE = ["quote", "--principal", "10000.00", "--term", "12", "--contract-date", "2025-01-31"]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ff3 import FF3Cipher
 
-from seedc.runtime.fpe import (
+from seedc.runtime.pii.fpe import (
     ALPHABET,
     FF1,
     FF3_1,

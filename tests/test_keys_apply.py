@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from seedc.compiler.pipeline import compile_manifest
 from seedc.errors import ExitCode, GuardRefused
-from seedc.runtime.apply import ApplyOptions, Evidence, RunReport, apply_plan
+from seedc.runtime.apply import ApplyOptions, EvidenceSink, RunReport, apply_plan
 from seedc.runtime.evidence import (
     LocalFolderStore,
     VaultTransitSigner,
@@ -29,7 +29,7 @@ from seedc.runtime.evidence import (
     verify_envelope,
 )
 from seedc.runtime.install import grant_apply_role, install_app_schema, install_control
-from seedc.runtime.vault import VaultKeyProvider, put_key
+from seedc.runtime.keys.vault import VaultKeyProvider, put_key
 from tests.services import BaoDevServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,7 +129,7 @@ def test_apply_with_the_key_in_vault_writes_the_planned_rows(
     client.sys.enable_secrets_engine("transit")
     client.secrets.transit.create_key(transit_key_name("ci"), key_type="ed25519")
     store = LocalFolderStore(tmp_path / "evidence")
-    evidence = Evidence(store, VaultTransitSigner(client, transit_key_name("ci")))
+    evidence = EvidenceSink(store, VaultTransitSigner(client, transit_key_name("ci")))
     report = apply_plan(plan, apply_dsn, VaultKeyProvider(bao.client()),
                         ApplyOptions(evidence=lambda: evidence))
     assert report.status == "succeeded"

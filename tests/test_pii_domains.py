@@ -12,8 +12,7 @@ import pytest
 from stdnum.br import cnpj as stdnum_cnpj
 from stdnum.br import cpf as stdnum_cpf
 
-from seedc.runtime.fpe import ALPHABET, FF1, FF3_1, numerals_to_strings
-from seedc.runtime.pii_domains import (
+from seedc.runtime.pii.domains import (
     DOMAINS,
     EMAIL_DOMAIN,
     VALID_DDD,
@@ -22,6 +21,7 @@ from seedc.runtime.pii_domains import (
     tweak_for,
     validate_input,
 )
+from seedc.runtime.pii.fpe import ALPHABET, FF1, FF3_1, numerals_to_strings
 
 KEY = bytes.fromhex("8f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff1")
 OTHER_KEY = bytes(32)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from seedc.compiler.expressions import parse_expression
 from seedc.program.batch import batch_cells
+from seedc.program.cells import column_cells
 from seedc.program.evaluate import BatchContext, Program, evaluate
 from seedc.program.operators import add_months, rescale
-from seedc.program.render import column_cells
 from seedc.program.rng import uuid5_many
 from seedc.program.values import ProgramError
 

@@ -7,7 +7,7 @@ streams from it. The pair is private to this test, also when `$SEEDC_TEST_DSN` n
 server: a standby needs a primary whose pg_hba.conf and data directory we control.
 
 As root, the PostgreSQL tools run as the embedded module's service user (PostgreSQL refuses to
-run as root), exactly as `seedc.runtime.embedded` runs them.
+run as root), exactly as `seedc.devtools.embedded` runs them.
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from seedc.errors import ExitCode, GuardRefused
-from seedc.runtime.apply import apply_plan
-from seedc.runtime.embedded import (
+from seedc.devtools.embedded import (
     SUPERUSER,
     _bin_dir,
     _free_port,
@@ -39,6 +37,8 @@ from seedc.runtime.embedded import (
     ensure_embedded_server,
     stop_embedded_server,
 )
+from seedc.errors import ExitCode, GuardRefused
+from seedc.runtime.apply import apply_plan
 from seedc.runtime.keys import LocalDevKeyProvider
 from tests.runtime_support import (
     acme_plan,
@@ -68,7 +68,7 @@ def _pg_tool(paths: _Paths, run_as: _RunAs, args: list[str], *, password: str | 
              timeout: float = 60) -> None:
     """Run a PostgreSQL tool of the wheel as the server account, output to `paths.log`.
 
-    Like `seedc.runtime.embedded._tool`, with a clean environment (no caller PG* variables),
+    Like `seedc.devtools.embedded._tool`, with a clean environment (no caller PG* variables),
     plus PGPASSWORD when a tool must log in to the primary.
     """
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C",

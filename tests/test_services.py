@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from seedc.runtime.embedded import ensure_embedded_server, stop_embedded_server
+from seedc.devtools.embedded import ensure_embedded_server, stop_embedded_server
 from tests.services import (
     BaoDevServer,
     MotoServer,

@@ -27,7 +27,7 @@ import requests
 
 from seedc.errors import ExitCode, GuardRefused
 from seedc.runtime.keys import KeyMaterial, key_provider_for
-from seedc.runtime.vault import (
+from seedc.runtime.keys.vault import (
     RULE_VERSION,
     AppRoleLogin,
     KubernetesLogin,

@@ -13,7 +13,7 @@ from typing import Any
 from seedc import __version__
 from seedc.compiler.manifest import Manifest
 from seedc.compiler.model import EntitySpec, ModelSpec, load_routine
-from seedc.compiler.render import batch_sql, entity_sql
+from seedc.compiler.sql_render import batch_sql, entity_sql
 from seedc.plan.canonical import canonical_bytes, plan_hash, sha256_hex
 from seedc.plan.format import FORMAT_VERSION, GENERATOR_VERSION
 from seedc.plan.rows import cells_to_json, copy_text

@@ -14,7 +14,7 @@ from typing import Any
 
 from seedc.compiler.expressions import ExpressionError, Lowered, parse_expression
 from seedc.compiler.source import Problems, Source
-from seedc.program.render import parse_sql_type
+from seedc.program.cells import parse_sql_type
 
 __all__ = ["ColumnSpec", "EntitySpec", "ModelSpec", "check_identifier", "parse_model"]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from seedc.program import finance_functions as _finance  # noqa: F401  (registers generators)
 from seedc.program import functions as _functions  # noqa: F401  (registers the generators)
+from seedc.program.cells import column_cells
 from seedc.program.evaluate import VIRTUAL, BatchContext, Program
-from seedc.program.render import column_cells
 from seedc.program.values import ProgramError
 
 __all__ = ["ColumnError", "batch_cells"]

@@ -244,7 +244,7 @@ def _text(v: Vec, n: int) -> np.ndarray:
     if v.kind == "int":
         return broadcast(v, n).astype(str).astype(object)
     if v.kind == "dec":
-        from seedc.program.render import dec_text
+        from seedc.program.cells import dec_text
 
         return np.array(dec_text(broadcast(v, n), v.scale), dtype=object)
     raise ProgramError(f"cannot make text of a {v.kind}")

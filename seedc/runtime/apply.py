@@ -46,7 +46,7 @@ RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNo
 
 
 @dataclass
-class Evidence:
+class EvidenceSink:
     """The WORM store and signer of the run's evidence report (seeds sessions 9, 14)."""
 
     store: Any
@@ -63,7 +63,7 @@ class ApplyOptions:
     # where the run's signed report goes (not on dry runs); a factory so that a store or
     # signer that cannot even be set up is a preflight failure with an audit record.
     # None: `evidence_factory(None, plan)` (environment and isolated-dev defaults).
-    evidence: Callable[[], Evidence] | None = None
+    evidence: Callable[[], EvidenceSink] | None = None
     telemetry: Telemetry | None = None  # None: from the OTEL_* environment (off by default)
 
 
@@ -93,7 +93,7 @@ class RunReport:
     seconds: float = 0.0
     key_source: str = ""
     key_version: int | None = None
-    evidence: Evidence | None = None  # set when the store passed its preflight check
+    evidence: EvidenceSink | None = None  # set when the store passed its preflight check
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -110,8 +110,8 @@ class RunReport:
         }
 
 
-def _check_evidence(factory: Callable[[], Evidence] | None, dry_run: bool
-                    ) -> tuple[CheckResult, Evidence | None]:
+def _check_evidence(factory: Callable[[], EvidenceSink] | None, dry_run: bool
+                    ) -> tuple[CheckResult, EvidenceSink | None]:
     rule = "evidence store writable before any data write (sessions 9, 14)"
     if dry_run:
         return CheckResult("evidence", rule, True, "dry run: no evidence is published "
@@ -271,7 +271,7 @@ def _verify(conn: psycopg.Connection, plan: dict[str, Any],
 
 
 def evidence_factory(uri: str | None, plan: dict[str, Any],
-                     env_file: Path = Path(".env.local")) -> Callable[[], Evidence] | None:
+                     env_file: Path = Path(".env.local")) -> Callable[[], EvidenceSink] | None:
     """How apply finds its evidence store and signer.
 
     The store is `uri`, else $SEEDC_EVIDENCE_URI, else — for an isolated dev plan only — the
@@ -289,18 +289,18 @@ def evidence_factory(uri: str | None, plan: dict[str, Any],
         return None
     create_dev_key = isolated_dev
 
-    def build() -> Evidence:
+    def build() -> EvidenceSink:
         from seedc.runtime.evidence import LocalDevSigner, signer_for, store_from_uri
 
         store = store_from_uri(uri, environment)
         if os.environ.get("VAULT_ADDR"):
-            from seedc.runtime.vault import VaultKeyProvider
+            from seedc.runtime.keys.vault import VaultKeyProvider
 
             client = VaultKeyProvider.from_environment().authenticated_client()
-            return Evidence(store, signer_for(environment, client=client))
+            return EvidenceSink(store, signer_for(environment, client=client))
         if create_dev_key:
-            return Evidence(store, LocalDevSigner.from_env_file(env_file, create=True))
-        return Evidence(store, signer_for(environment, env_file=env_file))
+            return EvidenceSink(store, LocalDevSigner.from_env_file(env_file, create=True))
+        return EvidenceSink(store, signer_for(environment, env_file=env_file))
 
     return build
 

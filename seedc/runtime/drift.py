@@ -17,7 +17,7 @@ from seedc.program.evaluate import Program
 from seedc.runtime.db import set_tenant
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.payload import build_payload
-from seedc.runtime.pii_domains import PiiResolver
+from seedc.runtime.pii.domains import PiiResolver
 from seedc.runtime.state import copy_lines
 
 __all__ = ["DriftReport", "diff_database", "render_drift_json", "render_drift_text"]

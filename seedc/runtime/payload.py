@@ -16,7 +16,7 @@ from seedc.errors import GuardRefused
 from seedc.plan.rows import PLACEHOLDER_PREFIX, cells_from_json, rows_digest
 from seedc.program.batch import batch_cells
 from seedc.program.evaluate import Program
-from seedc.runtime.pii_domains import PiiResolver
+from seedc.runtime.pii.domains import PiiResolver
 
 __all__ = ["Payload", "build_payload", "line_hash", "multiset_add"]
 

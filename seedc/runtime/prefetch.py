@@ -19,7 +19,7 @@ from typing import Any
 
 from seedc.program.evaluate import Program
 from seedc.runtime.payload import Payload, build_payload
-from seedc.runtime.pii_domains import PiiResolver
+from seedc.runtime.pii.domains import PiiResolver
 
 __all__ = ["payloads"]
 

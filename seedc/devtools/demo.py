@@ -17,10 +17,10 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from seedc.compiler.pipeline import compile_manifest
+from seedc.devtools.embedded import ensure_embedded_server
 from seedc.plan.canonical import pretty_bytes
 from seedc.runtime.apply import ApplyOptions, RunReport, apply_plan, evidence_factory
 from seedc.runtime.db import connect
-from seedc.runtime.embedded import ensure_embedded_server
 from seedc.runtime.install import grant_apply_role, install_app_schema, install_control
 from seedc.runtime.keys import LocalDevKeyProvider
 

@@ -102,7 +102,7 @@ class LocalDevKeyProvider:
 def key_provider_for(env_file: Path | None = None) -> KeyProvider:
     """Vault when VAULT_ADDR is set, else the dev-only local key."""
     if os.environ.get("VAULT_ADDR"):
-        from seedc.runtime.vault import VaultKeyProvider
+        from seedc.runtime.keys.vault import VaultKeyProvider
 
         return VaultKeyProvider.from_environment()
     return LocalDevKeyProvider(env_file or Path(".env.local"))

@@ -13,7 +13,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from seedc.compiler.model import EntitySpec, check_identifier
-from seedc.program.render import parse_sql_type
+from seedc.program.cells import parse_sql_type
 
 __all__ = ["UnsafeIdentifier", "batch_sql", "entity_sql", "quote_ident"]
 

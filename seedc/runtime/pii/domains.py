@@ -10,7 +10,7 @@ e-mail is produced at apply time by keyed format-preserving encryption, so
 * values look real (valid check digits, real area codes) without being anyone's data.
 
 Each (domain, column) pair gets its own tweak, so equal inputs in two columns do not give
-equal outputs. All work is batched (see `seedc.runtime.fpe`). Errors name the domain, the
+equal outputs. All work is batched (see `seedc.runtime.pii.fpe`). Errors name the domain, the
 column and what was wrong — never the key, never the input value itself.
 
 Input formats (lower-case letters only where letters are allowed):
@@ -39,7 +39,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 from numpy.typing import NDArray
 
-from seedc.runtime.fpe import ALPHABET, FF1, FF3_1, ascii_rows_to_strings
+from seedc.runtime.pii.fpe import ALPHABET, FF1, FF3_1, ascii_rows_to_strings
 
 __all__ = [
     "DOMAINS",
