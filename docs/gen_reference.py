@@ -146,8 +146,18 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def schema_page(kind: str, schema: dict[str, Any], intro: str) -> str:
-    """A Markdown page: one table per top-level field group, one row per field path."""
+def _example(relative: str) -> tuple[str, str] | None:
+    """An example file of the repository the imported seedc sits in, if there is one."""
+    import seedc
+
+    path = Path(seedc.__file__).resolve().parent.parent / relative
+    return (relative, path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def schema_page(kind: str, schema: dict[str, Any], intro: str,
+                example: tuple[str, str] | None = None) -> str:
+    """A Markdown page: one table per top-level field group, one row per field path, and the
+    repository's example file (collapsed) when there is one."""
     out = [GENERATED_NOTE.format(source=f"seedc/compiler/schema/{kind}.schema.json"),
            f"# {schema.get('title', kind)}\n\n", intro, "\n\n",
            f"{schema.get('description', '')}\n\n",
@@ -156,6 +166,10 @@ def schema_page(kind: str, schema: dict[str, Any], intro: str) -> str:
            f"`seedc schema {kind} > {kind}.schema.json`).\n\n",
            "Paths use `<entity>`, `<column>`, `<state>` for keys you choose; `[]` for list "
            "items. **Required** means required when its parent is present.\n\n"]
+    if example is not None:
+        name, text = example
+        body = "".join(f"    {line}".rstrip() + "\n" for line in text.splitlines())
+        out.append(f'??? example "Example: `{name}`"\n\n    ```yaml\n{body}    ```\n\n')
     top_required = set(schema.get("required", []))
     for name, node in schema.get("properties", {}).items():
         out.append(f"## `{name}`\n\n")
@@ -166,8 +180,9 @@ def schema_page(kind: str, schema: dict[str, Any], intro: str) -> str:
         out.append("| field | required | type | constraints | description |\n"
                    "|---|---|---|---|---|\n")
         for f in fields:
+            description = "" if f is head else f.description  # already said above the table
             out.append(f"| `{f.path}` | {'yes' if f.required else 'no'} | {f.kind} | "
-                       f"{_cell(f.constraints)} | {_cell(f.description)} |\n")
+                       f"{_cell(f.constraints)} | {_cell(description)} |\n")
         out.append("\n")
     return "".join(out)
 
@@ -237,7 +252,8 @@ def expressions_page() -> str:
            "| comparison, logic | `a >= b and not c or d` | `== != < <= > >=` |\n",
            "| this row | `row.amount` | another column of the same row (virtual ones too) |\n",
            "| parent row | `parent.id`, `parent.parent.id` | the row this one hangs from |\n",
-           "| tenant | `tenant.id`, `tenant.slug`, `tenant.name` | |\n",
+           "| tenant | `tenant.id`, `tenant.slug`, `tenant.name`, `tenant.environment` | the "
+           "tenant being seeded |\n",
            "| field of a record | `pick_row(\"consultants\").id`, `row.line.payment` | |\n",
            "| call | `int_range(1, 6)`, `loan_quote(principal=row.amount, …)` | a generator "
            "below; keywords where listed |\n\n",
@@ -474,11 +490,13 @@ def pages() -> dict[str, str]:
             "manifest", schema("manifest"),
             "One manifest per environment and tenant, `manifests/<env>/<tenant>.yaml`, YAML "
             "1.2 with duplicate keys refused. After the schema, cross-field rules apply "
-            "(caps, state shares, canary scope…): see [Rules](rules.md)."),
+            "(caps, state shares, canary scope…): see [Rules](rules.md).",
+            _example("manifests/dev/acme.yaml")),
         "reference/model.md": schema_page(
             "model", schema("model"),
             "An entity model (`manifests/models/*.yaml`) describes tables, columns and their "
-            "[expressions](expressions.md); many tenants' manifests share one model."),
+            "[expressions](expressions.md); many tenants' manifests share one model.",
+            _example("manifests/models/banking-core.yaml")),
         "reference/expressions.md": expressions_page(),
         "reference/rules.md": rules_page(),
     }
