@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,10 +139,44 @@ def test_null_in_a_not_null_column_is_refused() -> None:
 
 def test_document_bases_never_repeat_one_digit() -> None:
     """CPF/CNPJ bases of one repeated digit are invalid (python-stdnum rejects them)."""
-    from seedc.program.functions import _skip_repeated
+    from seedc.program.generators.people import _skip_repeated
 
     v = np.array([0, 111111109, 111111110, 10**9 - 11], dtype=object)
     got = _skip_repeated(v, 10, 9)
     assert list(got) == [1, 111111110, 111111112, 999999998]
     assert all(len(set(f"{int(x):09d}")) > 1 for x in got)
     assert list(_skip_repeated(np.arange(0, 3000, dtype=object), 10, 9)) == list(range(1, 3001))
+
+
+def _fresh_python(code: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_loan_quote_parses_in_a_fresh_interpreter_with_no_other_import() -> None:
+    """The registry imports every generator module: no name depends on import order."""
+    out = _fresh_python(
+        "from seedc.compiler.expressions import parse_expression\n"
+        "p = parse_expression('loan_quote(principal=1000.00, rate_monthly=0.02, term=12, "
+        "contract_date=d\"2025-01-01\").payment').program\n"
+        "print(p[0], p[1][1])\n")
+    assert out.split() == ["get", "loan_quote"]
+
+
+def test_the_registry_is_complete_and_generators_never_import_the_interpreter() -> None:
+    out = _fresh_python(
+        "import sys\n"
+        "from seedc.program.registry import FUNCTIONS, SIGNATURES\n"
+        "from seedc.program.functions import SIGNATURES as OLD\n"
+        "assert OLD is SIGNATURES and set(FUNCTIONS) == set(SIGNATURES)\n"
+        "print('seedc.program.evaluate' in sys.modules, len(FUNCTIONS))\n")
+    loaded, count = out.split()
+    assert loaded == "False"  # no evaluate <-> generators import cycle
+    assert int(count) >= 40

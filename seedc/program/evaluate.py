@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from seedc.program.operators import binary, choose, logical_not, negate
+from seedc.program.registry import FUNCTIONS
 from seedc.program.rng import mix64, stream_seed, uniform_below, uuid5_many
-from seedc.program.values import ProgramError, Vec, broadcast
+from seedc.program.values import ProgramError, Vec, broadcast, record_field
 
 __all__ = [
     "EXPAND_SHIFT",
@@ -190,6 +192,10 @@ class BatchContext:
         ctx.memo = {}
         return ctx
 
+    def eval(self, node: Any) -> Vec:
+        """Evaluate an argument node in this batch (what generators call)."""
+        return evaluate(node, self)
+
     def column_value(self, name: str) -> Vec:
         """`row.<name>`: a column of the same row, evaluated once per batch."""
         if name in self._columns:
@@ -270,10 +276,6 @@ def _take(value: Vec, index: np.ndarray) -> Vec:
     return value
 
 
-Function = Callable[[BatchContext, list[Any], dict[str, Any], str], Vec]
-FUNCTIONS: dict[str, Function] = {}
-
-
 def evaluate(node: Any, ctx: BatchContext) -> Vec:
     """Evaluate one expression node over the batch."""
     tag = node[0]
@@ -333,8 +335,6 @@ def _get(node: Any, ctx: BatchContext) -> Vec:
     if base.kind == "row":
         return row_column(ctx, base.entity, base.data, name)
     if base.kind == "rec":
-        from seedc.program.functions import record_field
-
         return record_field(base, name)
     raise ProgramError(f"cannot take .{name} of a {base.kind} value")
 
@@ -353,21 +353,15 @@ def _call(node: Any, ctx: BatchContext) -> Vec:
 
 
 def _unary(node: Any, ctx: BatchContext) -> Vec:
-    from seedc.program.operators import logical_not, negate
-
     value = evaluate(node[2], ctx)
     return negate(value) if node[1] == "-" else logical_not(value)
 
 
 def _binary(node: Any, ctx: BatchContext) -> Vec:
-    from seedc.program.operators import binary
-
     return binary(node[1], evaluate(node[2], ctx), evaluate(node[3], ctx), ctx.n)
 
 
 def _if(node: Any, ctx: BatchContext) -> Vec:
-    from seedc.program.operators import choose
-
     return choose(evaluate(node[1], ctx), evaluate(node[2], ctx), evaluate(node[3], ctx), ctx.n)
 
 
