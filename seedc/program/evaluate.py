@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from seedc.program import checked
 from seedc.program.operators import binary, choose, logical_not, negate
 from seedc.program.registry import FUNCTIONS
 from seedc.program.rng import mix64, stream_seed, uniform_below, uuid5_many
@@ -158,6 +159,9 @@ class Program:
             return parents
         assert ent.parent is not None
         counts_vec = evaluate(ent.expand_count, BatchContext(self, ent.parent, parents, "_expand"))
+        if counts_vec.kind != "int":
+            raise ProgramError(f"{entity}: rows per parent must be an integer, "
+                               f"got {counts_vec.kind}")
         counts = broadcast(counts_vec, len(parents)).astype(np.int64)
         if (counts < 0).any() or (counts > ent.expand_max).any():
             raise ProgramError(
@@ -285,13 +289,22 @@ def evaluate(node: Any, ctx: BatchContext) -> Vec:
     return handler(node, ctx)
 
 
+_MAX_LITERAL_SCALE = 18  # an int64 holds 18 decimal digits
+
+
 def _lit(node: Any, ctx: BatchContext) -> Vec:
     kind, value = node[1], node[2] if len(node) > 2 else None
+    if kind == "int":
+        return Vec("int", checked.check_int64(int(node[2]), "integer literal"))
     if kind == "dec":
         dec = Decimal(str(value))
         exponent = dec.as_tuple().exponent
         scale = max(0, -exponent) if isinstance(exponent, int) else 0
-        return Vec("dec", int(dec.scaleb(scale)), scale=scale)
+        if scale > _MAX_LITERAL_SCALE:
+            raise ProgramError(f"decimal literal {value} has more than {_MAX_LITERAL_SCALE} "
+                               "decimal places")
+        return Vec("dec", checked.check_int64(int(dec.scaleb(scale)), "decimal literal"),
+                   scale=scale)
     if kind == "date":
         return Vec("date", int(np.datetime64(value, "D").astype(np.int64)))
     if kind == "null":

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from seedc.program import checked
 from seedc.program.generators.common import (
     GeneratorSet,
     eval_args,
@@ -27,7 +28,12 @@ from seedc.program.values import ProgramError, Vec, broadcast
 if TYPE_CHECKING:
     from seedc.program.evaluate import BatchContext
 
-__all__ = ["GENERATORS"]
+__all__ = ["GENERATORS", "MAX_ROUND_SCALE", "MAX_TEXT"]
+
+MAX_TEXT = 10_000
+"""The longest text a generator makes, and the largest string-size argument (`lpad` width):
+refused before anything is allocated, so `lpad(x, 100000000, "0")` cannot exhaust memory."""
+MAX_ROUND_SCALE = 18  # an int64 holds 18 decimal digits
 
 GENERATORS = GeneratorSet()
 generator = GENERATORS.add
@@ -57,7 +63,7 @@ def _index(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) ->
 def _seq(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
     start = literal_int(ctx.eval(args[0]), "seq(start)") if args else 1
     base = ctx.index_in_parent() if ctx.entity.expand_count is not None else ctx.ordinals
-    return Vec("int", base + start)
+    return Vec("int", checked.add(base, start, "seq()"))
 
 
 # --- numbers --------------------------------------------------------------------------------
@@ -71,9 +77,14 @@ def _int_range(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str
     lo_a, hi_a = broadcast(lo, ctx.n), broadcast(hi, ctx.n)
     if (hi_a < lo_a).any():
         raise ProgramError("int_range(lo, hi) needs lo <= hi")
-    bits = ctx.random_bits(site)
-    span = (hi_a - lo_a + 1).astype(np.uint64)
-    return Vec("int", lo_a + (bits % span).astype(np.int64))
+    return Vec("int", _uniform_between(ctx, lo_a, hi_a, site))
+
+
+def _uniform_between(ctx: BatchContext, lo: np.ndarray, hi: np.ndarray, site: str) -> np.ndarray:
+    """Uniform integers in [lo, hi]; the span is checked, so it cannot wrap (issue 9)."""
+    width = checked.sub(hi, lo, "range width")
+    span = (np.asarray(width, dtype=np.int64).astype(np.uint64) + np.uint64(1))
+    return lo + (ctx.random_bits(site) % span).astype(np.int64)
 
 
 def _dec_uniform(ctx: BatchContext, lo: Vec, hi: Vec, scale: int, site: str) -> Vec:
@@ -88,9 +99,7 @@ def _dec_uniform(ctx: BatchContext, lo: Vec, hi: Vec, scale: int, site: str) -> 
     hi_a = broadcast(Vec("int", scaled(hi)), ctx.n)
     if (hi_a < lo_a).any():
         raise ProgramError("range(lo, hi) needs lo <= hi")
-    bits = ctx.random_bits(site)
-    span = (hi_a - lo_a + 1).astype(np.uint64)
-    return Vec("dec", lo_a + (bits % span).astype(np.int64), scale=scale)
+    return Vec("dec", _uniform_between(ctx, lo_a, hi_a, site), scale=scale)
 
 
 @generator("dec_range", 2, 2, doc="uniform exact decimal in [lo, hi] at the bounds' scale")
@@ -109,6 +118,8 @@ def _money(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) ->
 def _round(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
     x = ctx.eval(args[0])
     scale = literal_int(ctx.eval(args[1]), "round(x, scale)")
+    if not 0 <= scale <= MAX_ROUND_SCALE:
+        raise ProgramError(f"round(x, scale) needs 0 <= scale <= {MAX_ROUND_SCALE}, got {scale}")
     if x.kind == "int":
         return Vec("dec", rescale(x.data, 0, scale), scale=scale)
     if x.kind != "dec":
@@ -121,6 +132,9 @@ def _chance(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -
     p = ctx.eval(args[0])
     if p.kind not in ("dec", "int") or not p.is_scalar:
         raise ProgramError("chance(p) takes a literal probability")
+    exact = Decimal(int(p.data)).scaleb(-p.scale) if p.kind == "dec" else Decimal(int(p.data))
+    if not 0 <= exact <= 1:
+        raise ProgramError(f"chance(p) needs 0 <= p <= 1, got {exact}")
     basis = int(rescale(p.data, p.scale, 6)) if p.kind == "dec" else int(p.data) * 10**6
     bits = uniform_below(ctx.random_bits(site), 10**6)
     return Vec("bool", bits < basis)
@@ -225,6 +239,15 @@ def _text(v: Vec, n: int) -> np.ndarray:
     raise ProgramError(f"cannot make text of a {v.kind}")
 
 
+def _capped(texts: list[str], what: str) -> np.ndarray:
+    """Case mapping can lengthen a text (ß -> SS): still at most `MAX_TEXT` characters."""
+    longest = max((len(x) for x in texts), default=0)
+    if longest > MAX_TEXT:
+        raise ProgramError(f"{what}() made a text of {longest} characters; texts are at most "
+                           f"{MAX_TEXT}")
+    return np.array(texts, dtype=object)
+
+
 @generator("text", 1, 1, doc="the text form of a number or string")
 def _text_fn(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
     return Vec("str", _text(ctx.eval(args[0]), ctx.n))
@@ -233,6 +256,10 @@ def _text_fn(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) 
 @generator("concat", 1, 16, doc="concatenation of texts and numbers")
 def _concat(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
     parts = [_text(v, ctx.n) for v in eval_args(ctx, args)]
+    longest = sum(max((len(x) for x in part.tolist()), default=0) for part in parts)
+    if longest > MAX_TEXT:
+        raise ProgramError(f"concat() would make a text of {longest} characters; texts are at "
+                           f"most {MAX_TEXT}")
     out = parts[0]
     for part in parts[1:]:
         out = out + part
@@ -243,6 +270,9 @@ def _concat(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -
 def _lpad(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
     value, width, fill = eval_args(ctx, args)
     w = literal_int(width, "lpad width")
+    if not 0 <= w <= MAX_TEXT:
+        raise ProgramError(f"lpad width {w} is outside 0..{MAX_TEXT} (the longest text a "
+                           "generator makes)")
     if fill.kind != "str" or len(fill.data) != 1:
         raise ProgramError("lpad fill must be one character")
     texts = _text(value, ctx.n)
@@ -251,14 +281,12 @@ def _lpad(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> 
 
 @generator("upper", 1, 1, doc="upper case")
 def _upper(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
-    return Vec("str", np.array([t.upper() for t in _text(ctx.eval(args[0]), ctx.n)],
-                               dtype=object))
+    return Vec("str", _capped([t.upper() for t in _text(ctx.eval(args[0]), ctx.n)], "upper"))
 
 
 @generator("lower", 1, 1, doc="lower case")
 def _lower(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
-    return Vec("str", np.array([t.lower() for t in _text(ctx.eval(args[0]), ctx.n)],
-                               dtype=object))
+    return Vec("str", _capped([t.lower() for t in _text(ctx.eval(args[0]), ctx.n)], "lower"))
 
 
 # --- dates (anchored on reference_datetime, never the clock) ---------------------------------
@@ -280,7 +308,7 @@ def _duration(kind: str, factor: int = 1) -> Callable[..., Vec]:
         v = ctx.eval(args[0])
         if v.kind != "int":
             raise ProgramError(f"{kind}(n) takes an integer")
-        return Vec(kind, v.data * factor)
+        return Vec(kind, checked.mul(v.data, factor, f"{kind}(n)"))
 
     return fn
 
