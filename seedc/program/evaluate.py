@@ -151,13 +151,12 @@ class Program:
         except KeyError:
             raise ProgramError(f"unknown entity {name!r}") from None
 
-    def keys_for_range(self, entity: str, start: int, stop: int) -> np.ndarray:
-        """Row keys of `entity` for ordinals (or, for expansions, parent ordinals) in range."""
+    def expand_counts(self, entity: str, start: int, stop: int) -> np.ndarray:
+        """Rows per parent of an expanded entity, for parent ordinals in [start, stop)."""
         ent = self.entity(entity)
-        parents = np.arange(start, stop, dtype=np.uint64)
-        if ent.expand_count is None:
-            return parents
         assert ent.parent is not None
+        assert ent.expand_count is not None
+        parents = np.arange(start, stop, dtype=np.uint64)
         counts_vec = evaluate(ent.expand_count, BatchContext(self, ent.parent, parents, "_expand"))
         if counts_vec.kind != "int":
             raise ProgramError(f"{entity}: rows per parent must be an integer, "
@@ -167,6 +166,15 @@ class Program:
             raise ProgramError(
                 f"{entity}: rows per parent must be within 0..{ent.expand_max}"
             )
+        return counts
+
+    def keys_for_range(self, entity: str, start: int, stop: int) -> np.ndarray:
+        """Row keys of `entity` for ordinals (or, for expansions, parent ordinals) in range."""
+        ent = self.entity(entity)
+        parents = np.arange(start, stop, dtype=np.uint64)
+        if ent.expand_count is None:
+            return parents
+        counts = self.expand_counts(entity, start, stop)
         total = int(counts.sum())
         base = np.repeat(parents << np.uint64(EXPAND_SHIFT), counts)
         starts = np.repeat(np.cumsum(counts) - counts, counts)
