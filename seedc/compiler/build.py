@@ -66,6 +66,25 @@ def _weights(shares: dict[str, str], order: tuple[str, ...]) -> list[list[Any]]:
     return [[s, int(Decimal(shares.get(s, "0")) * 1_000_000)] for s in order if s in shares]
 
 
+_JSON_SAFE = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: larger integers lose digits
+
+
+def json_safe(node: Any) -> Any:
+    """The program node with integer literals beyond ±(2**53 - 1) written as digit strings.
+
+    The plan is canonical JSON (RFC 8785), where such an integer cannot be represented
+    exactly; the interpreter reads `["lit", "int", "9223372036854775807"]` as the integer.
+    """
+    if isinstance(node, list):
+        if (len(node) == 3 and node[0] == "lit" and node[1] == "int"
+                and isinstance(node[2], int) and abs(node[2]) > _JSON_SAFE):
+            return ["lit", "int", str(node[2])]
+        return [json_safe(item) for item in node]
+    if isinstance(node, dict):
+        return {key: json_safe(value) for key, value in node.items()}
+    return node
+
+
 def program_json(manifest: Manifest, model: ModelSpec, order: list[str]) -> dict[str, Any]:
     """The generator program the runtime can execute without the compiler."""
     meta = manifest.metadata
@@ -75,12 +94,13 @@ def program_json(manifest: Manifest, model: ModelSpec, order: list[str]) -> dict
         raw: dict[str, Any] = {
             "table": e.qualified_table,
             "columns": [
-                {"name": c.name, "type": c.sql_type, "nullable": c.nullable, "expr": c.expr.program}
+                {"name": c.name, "type": c.sql_type, "nullable": c.nullable,
+                 "expr": json_safe(c.expr.program)}
                 for c in e.columns
             ],
         }
         if e.expand_count is not None:
-            raw["expand"] = {"count": e.expand_count.program, "max": e.expand_max}
+            raw["expand"] = {"count": json_safe(e.expand_count.program), "max": e.expand_max}
         else:
             raw["count"] = e.count if e.count is not None else manifest.volumetry[name].count
         if e.parent:
@@ -318,7 +338,8 @@ def _total_rows(program: Program, model: ModelSpec, order: list[str],
         entity = model.entities[name]
         if entity.expand_count is None:
             total += entity.count if entity.count is not None else manifest.volumetry[name].count
-    _check_rows_budget(manifest, total, at_least=True)
+    expanded = any(model.entities[name].expand_count is not None for name in order)
+    _check_rows_budget(manifest, total, at_least=expanded)
     for name in order:
         entity = model.entities[name]
         if entity.expand_count is None:

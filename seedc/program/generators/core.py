@@ -23,7 +23,7 @@ from seedc.program.generators.common import (
 )
 from seedc.program.operators import rescale
 from seedc.program.rng import mix64, uniform_below
-from seedc.program.values import ProgramError, Vec, broadcast
+from seedc.program.values import ProgramError, Vec, broadcast, object_array
 
 if TYPE_CHECKING:
     from seedc.program.evaluate import BatchContext
@@ -81,10 +81,19 @@ def _int_range(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str
 
 
 def _uniform_between(ctx: BatchContext, lo: np.ndarray, hi: np.ndarray, site: str) -> np.ndarray:
-    """Uniform integers in [lo, hi]; the span is checked, so it cannot wrap (issue 9)."""
-    width = checked.sub(hi, lo, "range width")
-    span = (np.asarray(width, dtype=np.int64).astype(np.uint64) + np.uint64(1))
-    return lo + (ctx.random_bits(site) % span).astype(np.int64)
+    """Uniform integers in [lo, hi], any int64 bounds, never wrapping (issue 9).
+
+    In two's complement, hi - lo and lo + r taken modulo 2**64 are exact whenever the true
+    result lies in range, which it does here (0 <= hi - lo < 2**64 and lo <= lo + r <= hi).
+    """
+    lo_u = np.asarray(lo, dtype=np.int64).view(np.uint64)
+    hi_u = np.asarray(hi, dtype=np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        span = hi_u - lo_u + np.uint64(1)  # 0 stands for the whole 2**64 range
+        bits = ctx.random_bits(site)
+        whole = span == 0
+        r = np.where(whole, bits, bits % np.where(whole, np.uint64(1), span))
+        return (lo_u + r).view(np.int64)
 
 
 def _dec_uniform(ctx: BatchContext, lo: Vec, hi: Vec, scale: int, site: str) -> Vec:
@@ -151,11 +160,19 @@ def _literal_vec(items: list[Any]) -> tuple[str, np.ndarray, int]:
     if kind == "dec":
         decs = [Decimal(i[2]) for i in items]
         scale = max(-int(d.as_tuple().exponent) for d in decs)
-        return kind, np.array([int(d.scaleb(scale)) for d in decs], dtype=np.int64), scale
-    values = [i[2] for i in items]
-    arr = np.empty(len(values), dtype=object if kind == "str" else np.int64)
-    arr[:] = values
-    return kind, arr, 0
+        scaled = [checked.check_int64(int(d.scaleb(scale)), "list element") for d in decs]
+        return kind, np.array(scaled, dtype=np.int64), scale
+    if kind == "str":
+        return kind, object_array([str(i[2]) for i in items]), 0
+    if kind == "int":
+        ints = [checked.check_int64(int(i[2]), "list element") for i in items]
+        return kind, np.array(ints, dtype=np.int64), 0
+    if kind == "bool":
+        return kind, np.array([bool(i[2]) for i in items], dtype=bool), 0
+    if kind == "date":
+        days = np.array([np.datetime64(i[2], "D") for i in items]).astype(np.int64)
+        return kind, days, 0
+    raise ProgramError(f"a list of {kind} values cannot be picked from")
 
 
 def _weights(node: Any, count: int) -> tuple[np.ndarray, int]:
