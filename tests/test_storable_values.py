@@ -169,6 +169,21 @@ def test_the_cli_exits_2_and_writes_no_plan(tmp_path: Path, case: str) -> None:
     assert not out.exists()
 
 
+def test_every_batch_is_checked_even_when_the_plan_carries_no_rows(tmp_path: Path) -> None:
+    """Load/dr-sized plans keep only digests, but the compiler generates every batch for them:
+    a value out of range in the last batch of a program-only plan is still refused."""
+    count = build.INLINE_ROW_LIMIT + 5_000
+    expr = f"if(ordinal() == {count - 1}, 32768, 1)"
+    path = probe(tmp_path, {"v": ("smallint", expr)}, count=count, mode="load")
+    message = refusal(path)
+    assert "entities.probes.columns.v.expr: 32768 is outside the smallint range" in message
+    ok = compile_manifest(probe(tmp_path / "ok", {"v": ("smallint", expr.replace("32768",
+                                                                                   "32767"))},
+                                count=count, mode="load"))
+    assert ok["rows_inline"] is False
+    assert len(ok["batches"]) >= 3
+
+
 def test_a_nul_character_never_reaches_a_text_column(tmp_path: Path) -> None:
     """PostgreSQL text cannot hold NUL; the tenant's name is text the manifest supplies."""
     path = probe(tmp_path, {"v": ("text", "tenant.name")}, tenant_name="Acme\u0000S.A.")
