@@ -320,23 +320,23 @@ def _ref_ts(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -
     return Vec("ts", int(ctx.program.reference.timestamp()))
 
 
-def _duration(kind: str, factor: int = 1) -> Callable[..., Vec]:
+def _duration(name: str, kind: str, factor: int = 1) -> Callable[..., Vec]:
     def fn(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
         v = ctx.eval(args[0])
         if v.kind != "int":
-            raise ProgramError(f"{kind}(n) takes an integer")
-        return Vec(kind, checked.mul(v.data, factor, f"{kind}(n)"))
+            raise ProgramError(f"{name}(n) takes an integer")
+        return Vec(kind, checked.mul(v.data, factor, f"{name}(n)"))
 
     return fn
 
 
-generator("days", 1, 1, doc="a duration of n days")(_duration("days"))
+generator("days", 1, 1, doc="a duration of n days")(_duration("days", "days"))
 generator("months", 1, 1, doc="a duration of n calendar months (month-end rule)")(
-    _duration("months")
+    _duration("months", "months")
 )
-generator("hours", 1, 1, doc="a duration of n hours")(_duration("seconds", 3600))
-generator("minutes", 1, 1, doc="a duration of n minutes")(_duration("seconds", 60))
-generator("seconds", 1, 1, doc="a duration of n seconds")(_duration("seconds"))
+generator("hours", 1, 1, doc="a duration of n hours")(_duration("hours", "seconds", 3600))
+generator("minutes", 1, 1, doc="a duration of n minutes")(_duration("minutes", "seconds", 60))
+generator("seconds", 1, 1, doc="a duration of n seconds")(_duration("seconds", "seconds"))
 
 
 @generator("date_of", 1, 1, doc="the UTC date of a timestamp")
