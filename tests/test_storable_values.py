@@ -194,6 +194,20 @@ def test_a_nul_character_never_reaches_a_text_column(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_the_silent_wrap_of_the_issue_is_exit_2_from_a_real_seedc_process(tmp_path: Path) -> None:
+    """`int_range(1,1) * 2^32 * 2^32 + 100` used to store 100.00; now `seedc compile` refuses."""
+    from tests.runtime_support import run_cli
+
+    path = probe(tmp_path, {"v": ("numeric(30,2)", REFUSED[0][2])})
+    result = run_cli(["compile", str(path), "-o", "plan.json"], cwd=tmp_path)
+    assert result.code == 2, result.text
+    model = tmp_path / "probe.yaml"
+    assert (f"{model}:{line_of(model, ' v: ')}: entities.probes.columns.v.expr: integer *: "
+            "18446744073709551616 is outside the 64-bit integer range") in result.text
+    assert "Traceback" not in result.text
+    assert not (tmp_path / "plan.json").exists()
+
+
 # --- declared types outside PostgreSQL's limits ---------------------------------------------
 
 BAD_TYPES = [
