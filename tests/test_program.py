@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,10 +139,87 @@ def test_null_in_a_not_null_column_is_refused() -> None:
 
 def test_document_bases_never_repeat_one_digit() -> None:
     """CPF/CNPJ bases of one repeated digit are invalid (python-stdnum rejects them)."""
-    from seedc.program.functions import _skip_repeated
+    from seedc.program.generators.people import _skip_repeated
 
     v = np.array([0, 111111109, 111111110, 10**9 - 11], dtype=object)
     got = _skip_repeated(v, 10, 9)
     assert list(got) == [1, 111111110, 111111112, 999999998]
     assert all(len(set(f"{int(x):09d}")) > 1 for x in got)
     assert list(_skip_repeated(np.arange(0, 3000, dtype=object), 10, 9)) == list(range(1, 3001))
+
+
+def _fresh_python(code: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_loan_quote_parses_in_a_fresh_interpreter_with_no_other_import() -> None:
+    """The registry imports every generator module: no name depends on import order."""
+    out = _fresh_python(
+        "from seedc.compiler.expressions import parse_expression\n"
+        "p = parse_expression('loan_quote(principal=1000.00, rate_monthly=0.02, term=12, "
+        "contract_date=d\"2025-01-01\").payment').program\n"
+        "print(p[0], p[1][1])\n")
+    assert out.split() == ["get", "loan_quote"]
+
+
+def test_the_registry_is_complete_and_generators_never_import_the_interpreter() -> None:
+    out = _fresh_python(
+        "import sys\n"
+        "from seedc.program.registry import FUNCTIONS, SIGNATURES\n"
+        "from seedc.program.functions import SIGNATURES as OLD\n"
+        "assert OLD is SIGNATURES and set(FUNCTIONS) == set(SIGNATURES)\n"
+        "print('seedc.program.evaluate' in sys.modules, len(FUNCTIONS))\n")
+    loaded, count = out.split()
+    assert loaded == "False"  # no evaluate <-> generators import cycle
+    assert int(count) >= 40
+
+
+_I64 = st.integers(-(2**63), 2**63 - 1)
+
+
+@given(st.lists(_I64, min_size=1, max_size=8), st.lists(_I64, min_size=1, max_size=8),
+       st.sampled_from(["add", "sub", "mul"]))
+def test_checked_arithmetic_is_exact_or_refused_never_wrapped(xs: list[int], ys: list[int],
+                                                               op: str) -> None:
+    """Issue 9: Python's unbounded ints are the oracle; numpy alone would wrap silently."""
+    from seedc.program import checked
+
+    n = min(len(xs), len(ys))
+    x, y = np.array(xs[:n], dtype=np.int64), np.array(ys[:n], dtype=np.int64)
+    exact = [{"add": a + b, "sub": a - b, "mul": a * b}[op] for a, b in zip(xs, ys, strict=False)]
+    fits = all(-(2**63) <= v < 2**63 for v in exact)
+    if fits:
+        assert getattr(checked, op)(x, y).tolist() == exact
+    else:
+        with pytest.raises(ProgramError, match="outside the 64-bit integer range"):
+            getattr(checked, op)(x, y)
+
+
+@given(st.integers(-719_162, 2_932_896))
+def test_dates_print_like_python_in_the_common_era(days: int) -> None:
+    from datetime import date, timedelta
+
+    from seedc.program.cells import _pg_date, date_text
+
+    expected = (date(1970, 1, 1) + timedelta(days=days)).isoformat()
+    assert date_text(np.array([days], dtype=np.int64)) == [expected]
+    assert "".join(_pg_date(days)) == expected  # the wide-range path agrees where both apply
+
+
+def test_integer_literals_beyond_json_doubles_survive_the_plan() -> None:
+    """RFC 8785 holds integers only up to 2**53 - 1; bigger literals travel as digit strings."""
+    from seedc.compiler.build import json_safe
+
+    program = json_safe(parse_expression("9223372036854775807 - int_range(0, 1)").program)
+    assert program[2] == ["lit", "int", "9223372036854775807"]
+    prog = _program({"v": ("bigint", "0")}, 2)
+    ctx = BatchContext(prog, "e", np.arange(2, dtype=np.uint64))
+    assert evaluate(program[2], ctx).data == 2**63 - 1

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from seedc.plan.canonical import plan_hash
 from seedc.runtime.preflight import CHECKS
 from tests.runtime_support import (
     Target,
@@ -90,7 +91,11 @@ def _flag_off(t: Target, tmp: Path) -> Setup:
 
 
 def _over_budget(t: Target, tmp: Path) -> Setup:
-    return Setup(_variant(tmp, ("max_rows: 2000", "max_rows: 10")))
+    # compile refuses an over-budget manifest (exit 2); this guard catches a plan edited after
+    plan = acme_plan()
+    plan["guards"]["budget"]["max_rows"] = 10
+    plan["plan_hash"] = plan_hash(plan)
+    return Setup(plan)
 
 
 def _outside_canary(t: Target, tmp: Path) -> Setup:

@@ -2,6 +2,11 @@
 
 Batches are generated one at a time and only their digest (and, for inline plans, their rows)
 is kept, so compiling millions of rows holds one batch in memory.
+
+Size is bounded at compile (issue 9, sessions 7 and 16): the row count and the seconds it
+needs are checked against the manifest's `budget` before any row is generated, the bytes
+batch by batch as they are generated, and a plan above `INLINE_ROW_LIMIT` rows carries the
+program and key ranges instead of its rows, whatever its mode.
 """
 
 from __future__ import annotations
@@ -21,15 +26,63 @@ from seedc.program.batch import batch_cells
 from seedc.program.data import data_version
 from seedc.program.evaluate import Program, tenant_uuid
 
-__all__ = ["INLINE_ROW_LIMIT", "build_plan", "chain_seed", "schema_fingerprint"]
+__all__ = ["INLINE_ROW_LIMIT", "BudgetExceeded", "build_plan", "chain_seed",
+           "schema_fingerprint"]
 
 INLINE_ROW_LIMIT = 20_000
+"""Plans of at most this many rows carry them inline, so a pull request shows the data (a
+baseline of a few hundred rows); above it, any mode carries the program and key ranges and the
+runtime regenerates the rows and checks their digest (a 400k-row inline plan is ~260 MB)."""
 BASELINE_BATCH = 10_000
 DEFAULT_BATCH = 10_000
 
 
+class BudgetExceeded(ValueError):
+    """The plan's estimate is above the manifest's budget; `field` is the budget field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"budget.{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _check_rows_budget(manifest: Manifest, rows: int, at_least: bool = False) -> None:
+    """Rows and seconds (rows at the target rate) within budget, before any row exists."""
+    budget = manifest.budget
+    some = "at least " if at_least else ""
+    if rows > budget.max_rows:
+        raise BudgetExceeded("max_rows", f"the plan has {some}{rows} rows, above the budget's "
+                             f"{budget.max_rows}; lower the volumetry or raise the budget "
+                             "(sessions 7, 16)")
+    seconds = -(-rows // manifest.rate_limit.target_rows_per_second)
+    if seconds > budget.max_seconds:
+        raise BudgetExceeded("max_seconds", f"the plan needs {some}{seconds} s at "
+                             f"{manifest.rate_limit.target_rows_per_second} rows/s, above the "
+                             f"budget's {budget.max_seconds}; lower the volumetry or raise the "
+                             "budget (sessions 7, 16)")
+
+
 def _weights(shares: dict[str, str], order: tuple[str, ...]) -> list[list[Any]]:
     return [[s, int(Decimal(shares.get(s, "0")) * 1_000_000)] for s in order if s in shares]
+
+
+_JSON_SAFE = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: larger integers lose digits
+
+
+def json_safe(node: Any) -> Any:
+    """The program node with integer literals beyond ±(2**53 - 1) written as digit strings.
+
+    The plan is canonical JSON (RFC 8785), where such an integer cannot be represented
+    exactly; the interpreter reads `["lit", "int", "9223372036854775807"]` as the integer.
+    """
+    if isinstance(node, list):
+        if (len(node) == 3 and node[0] == "lit" and node[1] == "int"
+                and isinstance(node[2], int) and abs(node[2]) > _JSON_SAFE):
+            return ["lit", "int", str(node[2])]
+        return [json_safe(item) for item in node]
+    if isinstance(node, dict):
+        return {key: json_safe(value) for key, value in node.items()}
+    return node
 
 
 def program_json(manifest: Manifest, model: ModelSpec, order: list[str]) -> dict[str, Any]:
@@ -41,12 +94,13 @@ def program_json(manifest: Manifest, model: ModelSpec, order: list[str]) -> dict
         raw: dict[str, Any] = {
             "table": e.qualified_table,
             "columns": [
-                {"name": c.name, "type": c.sql_type, "nullable": c.nullable, "expr": c.expr.program}
+                {"name": c.name, "type": c.sql_type, "nullable": c.nullable,
+                 "expr": json_safe(c.expr.program)}
                 for c in e.columns
             ],
         }
         if e.expand_count is not None:
-            raw["expand"] = {"count": e.expand_count.program, "max": e.expand_max}
+            raw["expand"] = {"count": json_safe(e.expand_count.program), "max": e.expand_max}
         else:
             raw["count"] = e.count if e.count is not None else manifest.volumetry[name].count
         if e.parent:
@@ -188,7 +242,8 @@ def build_plan(
         "program": program,
     }
     total_rows = _total_rows(runtime_program, model, order, manifest)
-    inline = manifest.mode == "baseline" or total_rows <= INLINE_ROW_LIMIT
+    _check_rows_budget(manifest, total_rows)
+    inline = total_rows <= INLINE_ROW_LIMIT
     plan["rows_inline"] = inline
     batches: list[dict[str, Any]] = []
     totals = {name: [0, 0] for name in order}  # rows, bytes
@@ -219,6 +274,12 @@ def build_plan(
         batches.append(batch)
         totals[name][0] += len(cells)
         totals[name][1] += len(text)
+        size_so_far = sum(t[1] for t in totals.values())
+        if size_so_far > manifest.budget.max_bytes:
+            raise BudgetExceeded("max_bytes", f"the plan's rows reach {size_so_far} bytes by "
+                                 f"batch {batch['id']}, above the budget's "
+                                 f"{manifest.budget.max_bytes}; lower the volumetry or raise "
+                                 "the budget (sessions 7, 16)")
     tables = {model.entities[n].qualified_table: {"rows": totals[n][0], "bytes": totals[n][1]}
               for n in order}
     entities_out = [{
@@ -267,15 +328,26 @@ def _calls(node: Any) -> set[str]:
 
 def _total_rows(program: Program, model: ModelSpec, order: list[str],
                 manifest: Manifest) -> int:
-    """Rows of the whole plan; expansions are counted by evaluating their count per parent."""
+    """Rows of the whole plan; expansions are counted by evaluating their count per parent.
+
+    Counted entities come first and the budget is checked as the total grows, so a count of
+    10**9 is refused before any expansion is evaluated.
+    """
     total = 0
     for name in order:
         entity = model.entities[name]
         if entity.expand_count is None:
             total += entity.count if entity.count is not None else manifest.volumetry[name].count
+    expanded = any(model.entities[name].expand_count is not None for name in order)
+    _check_rows_budget(manifest, total, at_least=expanded)
+    for name in order:
+        entity = model.entities[name]
+        if entity.expand_count is None:
             continue
         parent_count = program.entity(entity.parent or "").count or 0
         step = 100_000
         for start in range(0, parent_count, step):
-            total += len(program.keys_for_range(name, start, min(start + step, parent_count)))
+            counts = program.expand_counts(name, start, min(start + step, parent_count))
+            total += int(counts.sum())
+            _check_rows_budget(manifest, total, at_least=True)
     return total

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from seedc.compiler.build import build_plan
+from seedc.compiler.build import BudgetExceeded, build_plan
 from seedc.compiler.manifest import Manifest, check_manifest, parse_manifest
 from seedc.compiler.model import ModelSpec, parse_model
 from seedc.compiler.order import CycleError, topological_order
@@ -100,6 +100,10 @@ def compile_manifest(manifest_path: Path) -> dict[str, Any]:
     }
     try:
         return build_plan(manifest, model, order, digests, info)
+    except BudgetExceeded as exc:
+        problems.at(source, ("budget", exc.field), exc.reason)
+        problems.raise_if_any("over budget")
+        raise
     except ColumnError as exc:
         problems.at(model_source, ("entities", exc.entity, "columns", exc.column, "expr"),
                     exc.reason)

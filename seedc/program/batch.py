@@ -6,8 +6,6 @@ runtime (regeneration of large plans) alike; a batch depends on nothing outside 
 
 from __future__ import annotations
 
-from seedc.program import finance_functions as _finance  # noqa: F401  (registers generators)
-from seedc.program import functions as _functions  # noqa: F401  (registers the generators)
 from seedc.program.cells import column_cells
 from seedc.program.evaluate import VIRTUAL, BatchContext, Program
 from seedc.program.values import ProgramError

@@ -4,20 +4,35 @@ Cells are what gets digested, copied and compared: numeric at the column's scale
 timestamps `YYYY-MM-DD HH:MM:SS+00` (the server's output with TimeZone=UTC, DateStyle=ISO),
 booleans `t`/`f`, NULL as `\\N`, and PII placeholders as `\\P<domain>:<input>` — a sequence no
 escaped text value can contain, so the encoding stays unambiguous.
+
+Only storable values become cells (issue 9): every value is checked against its declared type
+with PostgreSQL's own limits — integer ranges, numeric precision and scale, varchar length,
+no NUL in text, dates and timestamps within range (BC and years past 9999 printed as
+PostgreSQL prints them) — so a plan that compiles is a plan PostgreSQL accepts.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 
 from seedc.plan.rows import NULL_CELL, PLACEHOLDER_PREFIX
-from seedc.program.operators import rescale
+from seedc.program import checked
 from seedc.program.values import ProgramError, Vec, broadcast
 
-__all__ = ["PLACEHOLDER_PREFIX", "column_cells", "dec_text", "escape_text", "parse_sql_type"]
+__all__ = [
+    "INTEGER_RANGES", "MAX_NUMERIC_PRECISION", "MAX_VARCHAR", "PLACEHOLDER_PREFIX",
+    "column_cells", "date_text", "dec_text", "escape_text", "parse_sql_type", "timestamp_text",
+]
+
+INTEGER_RANGES = {
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "bigint": (-(2**63), 2**63 - 1),
+}
+MAX_VARCHAR = 10_485_760  # PostgreSQL's largest varchar(n)
+MAX_NUMERIC_PRECISION = 1000  # PostgreSQL's largest numeric(p, s) precision, and scale
 
 _TYPE = re.compile(
     r"^(uuid|text|date|timestamptz|boolean|smallint|integer|bigint|"
@@ -35,9 +50,19 @@ def parse_sql_type(sql_type: str) -> tuple[str, int, int]:
         )
     base = m.group(1).split("(")[0]
     if base == "varchar":
-        return base, int(m.group(2)), 0
+        length = int(m.group(2))
+        if not 1 <= length <= MAX_VARCHAR:
+            raise ValueError(f"{sql_type}: the length must be within 1..{MAX_VARCHAR} "
+                             "(PostgreSQL's limits)")
+        return base, length, 0
     if base == "numeric":
-        return base, int(m.group(3)), int(m.group(4))
+        precision, scale = int(m.group(3)), int(m.group(4))
+        if not 1 <= precision <= MAX_NUMERIC_PRECISION:
+            raise ValueError(f"{sql_type}: the precision must be within "
+                             f"1..{MAX_NUMERIC_PRECISION} (PostgreSQL's limits)")
+        if scale > MAX_NUMERIC_PRECISION:
+            raise ValueError(f"{sql_type}: the scale must be within 0..{MAX_NUMERIC_PRECISION}")
+        return base, precision, scale
     return base, 0, 0
 
 
@@ -94,37 +119,131 @@ def column_cells(vec: Vec, sql_type: str, nullable: bool, n: int) -> list[str]:
         return _with_nulls(list(data.tolist()), data)
     if base in ("text", "varchar"):
         _expect(vec, ("str", "uuid"), sql_type)
-        texts: list[Any] = data.tolist()
-        if length and any(x is not None and len(x) > length for x in texts):
-            raise ProgramError(f"a value is longer than {sql_type}")
-        return _with_nulls(escape_text(["" if x is None else x for x in texts]), data)
-    if base in ("smallint", "integer", "bigint"):
+        texts: list[str] = ["" if x is None else x for x in data.tolist()]
+        _check_texts(texts, length, sql_type)
+        return _with_nulls(escape_text(texts), data)
+    if base in INTEGER_RANGES:
         _expect(vec, ("int",), sql_type)
-        return [str(v) for v in data.tolist()]
+        values = data.tolist()
+        lo, hi = INTEGER_RANGES[base]
+        bad = next((v for v in values if not lo <= v <= hi), None) if values else None
+        if bad is not None:
+            raise ProgramError(f"{bad} is outside the {sql_type} range {lo}..{hi}")
+        return [str(v) for v in values]
     if base == "numeric":
         _expect(vec, ("int", "dec"), sql_type)
-        from_scale = vec.scale if vec.kind == "dec" else 0
-        if from_scale > scale:
-            raise ProgramError(
-                f"value has {from_scale} decimal places; {sql_type} keeps {scale}: "
-                f"use round(x, {scale})"
-            )
-        scaled = rescale(data.astype(np.int64), from_scale, scale)
-        if (np.abs(scaled) >= 10**length).any():
-            raise ProgramError(f"a value does not fit {sql_type}")
-        return dec_text(scaled, scale)
+        return _numeric_cells(data, vec.scale if vec.kind == "dec" else 0, length, scale,
+                              sql_type)
     if base == "date":
         _expect(vec, ("date",), sql_type)
-        return list(np.datetime_as_string(data.astype("datetime64[D]")).tolist())
+        days = data.astype(np.int64)
+        _in_range(days, checked.DATE_MIN_DAYS, checked.DATE_MAX_DAYS, sql_type,
+                  "4714-11-24 BC .. 5874897-12-31")
+        return date_text(days)
     if base == "timestamptz":
         _expect(vec, ("ts", "date"), sql_type)
-        secs = data.astype(np.int64) * (86_400 if vec.kind == "date" else 1)
-        iso = np.datetime_as_string(secs.astype("datetime64[s]"))
-        return [s.replace("T", " ") + "+00" for s in iso.tolist()]
+        secs = data.astype(np.int64)
+        if vec.kind == "date":
+            _in_range(secs, checked.DATE_MIN_DAYS, checked.TS_MAX_SECONDS // 86_400, sql_type,
+                      "4714-11-24 BC .. 294276-12-31 23:59:59 UTC")
+            secs = secs * 86_400
+        _in_range(secs, checked.TS_MIN_SECONDS, checked.TS_MAX_SECONDS, sql_type,
+                  "4714-11-24 BC .. 294276-12-31 23:59:59 UTC")
+        return timestamp_text(secs)
     if base == "boolean":
         _expect(vec, ("bool",), sql_type)
         return ["t" if b else "f" for b in data.tolist()]
     raise ProgramError(f"unsupported column type {sql_type}")
+
+
+def _check_texts(texts: list[str], length: int, sql_type: str) -> None:
+    """varchar(n) counts characters, like PostgreSQL; NUL and lone surrogates never store."""
+    if length and any(len(x) > length for x in texts):
+        longest = max(len(x) for x in texts)
+        raise ProgramError(f"a value of {longest} characters is longer than {sql_type}")
+    joined = "".join(texts)
+    if "\x00" in joined:
+        raise ProgramError(f"a value holds a NUL character, which {sql_type} cannot store")
+    try:
+        joined.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProgramError(f"a value is not valid Unicode text for {sql_type}") from None
+
+
+def _numeric_cells(data: np.ndarray, from_scale: int, precision: int, scale: int,
+                   sql_type: str) -> list[str]:
+    """numeric(p, s) text: at most p - s digits before the point, exactly s after it."""
+    if from_scale > scale:
+        raise ProgramError(
+            f"value has {from_scale} decimal places; {sql_type} keeps {scale}: "
+            f"use round(x, {scale})"
+        )
+    values = data.astype(np.int64)
+    # |v| / 10**from_scale < 10**(precision - scale)  <=>  |v| < 10**(precision - scale + f)
+    limit_digits = precision - scale + from_scale
+    if values.size and checked.max_abs(values) >= 10 ** max(limit_digits, 0):
+        raise ProgramError(
+            f"a value does not fit {sql_type}: at most {max(precision - scale, 0)} "
+            "digits before the point")
+    cells = dec_text(values, from_scale)
+    if scale == from_scale:
+        return cells
+    pad = ("." if from_scale == 0 else "") + "0" * (scale - from_scale)
+    return [c + pad for c in cells]
+
+
+def _in_range(values: np.ndarray, lo: int, hi: int, sql_type: str, human: str) -> None:
+    if values.size and (int(values.min()) < lo or int(values.max()) > hi):
+        raise ProgramError(f"a value is outside PostgreSQL's {sql_type} range ({human})")
+
+
+_COMMON_MIN = -719_162  # 0001-01-01: numpy prints years 1..9999 as PostgreSQL does
+_COMMON_MAX = 2_932_896  # 9999-12-31
+
+
+def _civil(days: int) -> tuple[int, int, int]:
+    """Proleptic Gregorian (year, month, day) of days since 1970-01-01, for any range.
+
+    H. Hinnant's `civil_from_days`; year 0 is 1 BC, as in PostgreSQL's Julian-day arithmetic.
+    """
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def _pg_date(days: int) -> tuple[str, str]:
+    """PostgreSQL's ISO text of a date, split as (date, era suffix)."""
+    year, month, day = _civil(days)
+    if year <= 0:
+        return f"{1 - year:04d}-{month:02d}-{day:02d}", " BC"
+    return f"{year:04d}-{month:02d}-{day:02d}", ""
+
+
+def date_text(days: np.ndarray) -> list[str]:
+    """Dates as PostgreSQL prints them (DateStyle ISO): `2025-01-31`, `4714-11-24 BC`."""
+    if not days.size or (int(days.min()) >= _COMMON_MIN and int(days.max()) <= _COMMON_MAX):
+        return list(np.datetime_as_string(days.astype("datetime64[D]")).tolist())
+    return ["".join(_pg_date(d)) for d in days.tolist()]
+
+
+def timestamp_text(secs: np.ndarray) -> list[str]:
+    """timestamptz as PostgreSQL prints it with TimeZone UTC: `2025-01-31 12:00:00+00`."""
+    lo, hi = _COMMON_MIN * 86_400, _COMMON_MAX * 86_400 + 86_399
+    if not secs.size or (int(secs.min()) >= lo and int(secs.max()) <= hi):
+        iso = np.datetime_as_string(secs.astype("datetime64[s]"))
+        return [s.replace("T", " ") + "+00" for s in iso.tolist()]
+    out = []
+    for s in secs.tolist():
+        days, rest = divmod(s, 86_400)
+        date, era = _pg_date(days)
+        out.append(f"{date} {rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}+00{era}")
+    return out
 
 
 def _expect(vec: Vec, kinds: tuple[str, ...], sql_type: str) -> None:

@@ -20,8 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from seedc.program import checked
+from seedc.program.operators import binary, choose, logical_not, negate
+from seedc.program.registry import FUNCTIONS
 from seedc.program.rng import mix64, stream_seed, uniform_below, uuid5_many
-from seedc.program.values import ProgramError, Vec, broadcast
+from seedc.program.values import ProgramError, Vec, broadcast, record_field
 
 __all__ = [
     "EXPAND_SHIFT",
@@ -148,19 +151,30 @@ class Program:
         except KeyError:
             raise ProgramError(f"unknown entity {name!r}") from None
 
+    def expand_counts(self, entity: str, start: int, stop: int) -> np.ndarray:
+        """Rows per parent of an expanded entity, for parent ordinals in [start, stop)."""
+        ent = self.entity(entity)
+        assert ent.parent is not None
+        assert ent.expand_count is not None
+        parents = np.arange(start, stop, dtype=np.uint64)
+        counts_vec = evaluate(ent.expand_count, BatchContext(self, ent.parent, parents, "_expand"))
+        if counts_vec.kind != "int":
+            raise ProgramError(f"{entity}: rows per parent must be an integer, "
+                               f"got {counts_vec.kind}")
+        counts = broadcast(counts_vec, len(parents)).astype(np.int64)
+        if (counts < 0).any() or (counts > ent.expand_max).any():
+            raise ProgramError(
+                f"{entity}: rows per parent must be within 0..{ent.expand_max}"
+            )
+        return counts
+
     def keys_for_range(self, entity: str, start: int, stop: int) -> np.ndarray:
         """Row keys of `entity` for ordinals (or, for expansions, parent ordinals) in range."""
         ent = self.entity(entity)
         parents = np.arange(start, stop, dtype=np.uint64)
         if ent.expand_count is None:
             return parents
-        assert ent.parent is not None
-        counts_vec = evaluate(ent.expand_count, BatchContext(self, ent.parent, parents, "_expand"))
-        counts = broadcast(counts_vec, len(parents)).astype(np.int64)
-        if (counts < 0).any() or (counts > ent.expand_max).any():
-            raise ProgramError(
-                f"{entity}: rows per parent must be within 0..{ent.expand_max}"
-            )
+        counts = self.expand_counts(entity, start, stop)
         total = int(counts.sum())
         base = np.repeat(parents << np.uint64(EXPAND_SHIFT), counts)
         starts = np.repeat(np.cumsum(counts) - counts, counts)
@@ -189,6 +203,10 @@ class BatchContext:
         ctx.column = column
         ctx.memo = {}
         return ctx
+
+    def eval(self, node: Any) -> Vec:
+        """Evaluate an argument node in this batch (what generators call)."""
+        return evaluate(node, self)
 
     def column_value(self, name: str) -> Vec:
         """`row.<name>`: a column of the same row, evaluated once per batch."""
@@ -270,10 +288,6 @@ def _take(value: Vec, index: np.ndarray) -> Vec:
     return value
 
 
-Function = Callable[[BatchContext, list[Any], dict[str, Any], str], Vec]
-FUNCTIONS: dict[str, Function] = {}
-
-
 def evaluate(node: Any, ctx: BatchContext) -> Vec:
     """Evaluate one expression node over the batch."""
     tag = node[0]
@@ -283,13 +297,22 @@ def evaluate(node: Any, ctx: BatchContext) -> Vec:
     return handler(node, ctx)
 
 
+_MAX_LITERAL_SCALE = 18  # an int64 holds 18 decimal digits
+
+
 def _lit(node: Any, ctx: BatchContext) -> Vec:
     kind, value = node[1], node[2] if len(node) > 2 else None
+    if kind == "int":
+        return Vec("int", checked.check_int64(int(node[2]), "integer literal"))
     if kind == "dec":
         dec = Decimal(str(value))
         exponent = dec.as_tuple().exponent
         scale = max(0, -exponent) if isinstance(exponent, int) else 0
-        return Vec("dec", int(dec.scaleb(scale)), scale=scale)
+        if scale > _MAX_LITERAL_SCALE:
+            raise ProgramError(f"decimal literal {value} has more than {_MAX_LITERAL_SCALE} "
+                               "decimal places")
+        return Vec("dec", checked.check_int64(int(dec.scaleb(scale)), "decimal literal"),
+                   scale=scale)
     if kind == "date":
         return Vec("date", int(np.datetime64(value, "D").astype(np.int64)))
     if kind == "null":
@@ -333,8 +356,6 @@ def _get(node: Any, ctx: BatchContext) -> Vec:
     if base.kind == "row":
         return row_column(ctx, base.entity, base.data, name)
     if base.kind == "rec":
-        from seedc.program.functions import record_field
-
         return record_field(base, name)
     raise ProgramError(f"cannot take .{name} of a {base.kind} value")
 
@@ -353,21 +374,15 @@ def _call(node: Any, ctx: BatchContext) -> Vec:
 
 
 def _unary(node: Any, ctx: BatchContext) -> Vec:
-    from seedc.program.operators import logical_not, negate
-
     value = evaluate(node[2], ctx)
     return negate(value) if node[1] == "-" else logical_not(value)
 
 
 def _binary(node: Any, ctx: BatchContext) -> Vec:
-    from seedc.program.operators import binary
-
     return binary(node[1], evaluate(node[2], ctx), evaluate(node[3], ctx), ctx.n)
 
 
 def _if(node: Any, ctx: BatchContext) -> Vec:
-    from seedc.program.operators import choose
-
     return choose(evaluate(node[1], ctx), evaluate(node[2], ctx), evaluate(node[3], ctx), ctx.n)
 
 

@@ -3,6 +3,9 @@
 Decimals are scaled int64; results round half-even only where the language says so (division,
 and products whose scale would exceed `MAX_SCALE`). Dates move by days or by calendar months
 with the month-end rule (Jan 31 + 1 month = Feb 28/29), never through local time.
+
+Nothing wraps: integer arithmetic goes through `seedc.program.checked`, `x % 0` is refused like
+`x / 0`, and a date or timestamp that leaves PostgreSQL's range is an error (issue 9).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from seedc.program import checked
 from seedc.program.values import ProgramError, Vec, broadcast
 
 __all__ = [
@@ -30,8 +34,16 @@ _NUMERIC = ("int", "dec")
 def rescale(data: Any, from_scale: int, to_scale: int) -> Any:
     """Exact when growing; rounds half-even when shrinking."""
     if to_scale >= from_scale:
-        return data * (10 ** (to_scale - from_scale))
+        return checked.mul(data, 10 ** (to_scale - from_scale), "decimal rescaled")
     d = 10 ** (from_scale - to_scale)
+    if d > checked.INT64_MAX // 2:  # every int64 rounds to 0 or ±1: exact in Python ints
+        def one(v: int) -> int:
+            q, r = divmod(v, d)
+            return q + int(2 * r > d or (2 * r == d and q % 2 == 1))
+
+        if isinstance(data, np.ndarray):
+            return np.array([one(v) for v in data.tolist()], dtype=np.int64)
+        return one(int(data))
     arr = np.asarray(data, dtype=np.int64)
     q, r = np.divmod(arr, d)
     up = (2 * r > d) | ((2 * r == d) & (q % 2 == 1))
@@ -50,7 +62,7 @@ def _as_dec(v: Vec) -> tuple[Any, int]:
 def negate(v: Vec) -> Vec:
     if v.kind not in (*_NUMERIC, "days", "months", "seconds"):
         raise ProgramError(f"cannot negate a {v.kind}")
-    return Vec(v.kind, -v.data, scale=v.scale)
+    return Vec(v.kind, checked.neg(v.data), scale=v.scale)
 
 
 def logical_not(v: Vec) -> Vec:
@@ -59,8 +71,15 @@ def logical_not(v: Vec) -> Vec:
     return Vec("bool", np.logical_not(v.data))
 
 
+_MAX_MONTHS = 12 * 6_000_000  # more than PostgreSQL's whole date range, far below overflow
+
+
 def add_months(days: Any, months: Any) -> Any:
     """Calendar-month addition on days-since-epoch with the month-end rule."""
+    checked.check_days(days)
+    if checked.max_abs(months) > _MAX_MONTHS:
+        raise ProgramError(f"a shift of more than {_MAX_MONTHS} months leaves PostgreSQL's "
+                           "date range")
     d = np.asarray(days, dtype=np.int64).astype("datetime64[D]")
     month = d.astype("datetime64[M]")
     day = (d - month.astype("datetime64[D]")).astype(np.int64)
@@ -69,46 +88,55 @@ def add_months(days: Any, months: Any) -> Any:
         np.int64
     )
     out = (target.astype("datetime64[D]") + np.minimum(day, length - 1)).astype(np.int64)
+    out = checked.check_days(out)
     return out if isinstance(days, np.ndarray) or isinstance(months, np.ndarray) else int(out)
 
 
 _DAY = 86_400
 
 
+def _plus_minus(op: str, x: Any, y: Any, what: str) -> Any:
+    return checked.add(x, y, what) if op == "+" else checked.sub(x, y, what)
+
+
 def _temporal(op: str, a: Vec, b: Vec) -> Vec | None:
     """Date and timestamp arithmetic; None when the operands are not temporal."""
     if a.kind == "date" and b.kind == "days" and op in "+-":
-        return Vec("date", a.data + b.data if op == "+" else a.data - b.data)
+        return Vec("date", checked.check_days(_plus_minus(op, a.data, b.data, "date")))
     if a.kind == "date" and b.kind == "months" and op in "+-":
-        return Vec("date", add_months(a.data, b.data if op == "+" else -b.data))
+        return Vec("date", add_months(a.data, b.data if op == "+" else checked.neg(b.data)))
     if a.kind == "ts" and b.kind in ("days", "seconds") and op in "+-":
-        step = b.data * (_DAY if b.kind == "days" else 1)
-        return Vec("ts", a.data + step if op == "+" else a.data - step)
+        step = checked.mul(b.data, _DAY if b.kind == "days" else 1, "duration")
+        return Vec("ts", checked.check_seconds(_plus_minus(op, a.data, step, "timestamp")))
     if a.kind == "ts" and b.kind == "months" and op in "+-":
         days, secs = np.divmod(a.data, _DAY)
-        moved = add_months(days, b.data if op == "+" else -b.data)
-        return Vec("ts", moved * _DAY + secs)
+        moved = add_months(days, b.data if op == "+" else checked.neg(b.data))
+        return Vec("ts", checked.check_seconds(moved * _DAY + secs))
     if a.kind == b.kind and a.kind in ("date", "ts") and op == "-":
-        return Vec("int", a.data - b.data)
+        return Vec("int", checked.sub(a.data, b.data))
     if a.kind in ("days", "months", "seconds") and a.kind == b.kind and op in "+-":
-        return Vec(a.kind, a.data + b.data if op == "+" else a.data - b.data)
+        return Vec(a.kind, _plus_minus(op, a.data, b.data, "duration"))
     return None
 
 
 def _arith(op: str, a: Vec, b: Vec) -> Vec:
     if a.kind == "int" and b.kind == "int" and op in "+-*%":
-        ops = {"+": np.add, "-": np.subtract, "*": np.multiply, "%": np.mod}
-        result = ops[op](a.data, b.data)
-        return Vec("int", result if isinstance(result, np.ndarray) else int(result))
+        if op == "%":
+            if np.any(np.asarray(b.data) == 0):
+                raise ProgramError("modulo by zero")
+            result = np.mod(a.data, b.data)
+            return Vec("int", result if isinstance(result, np.ndarray) else int(result))
+        ops = {"+": checked.add, "-": checked.sub, "*": checked.mul}
+        return Vec("int", ops[op](a.data, b.data, f"integer {op}"))
     x, sx = _as_dec(a)
     y, sy = _as_dec(b)
     if op in "+-":
         s = max(sx, sy)
         x, y = rescale(x, sx, s), rescale(y, sy, s)
-        return Vec("dec", x + y if op == "+" else x - y, scale=s)
+        return Vec("dec", _plus_minus(op, x, y, f"decimal {op}"), scale=s)
     if op == "*":
         s = sx + sy
-        product = np.multiply(x, y)
+        product = checked.mul(x, y, "decimal *")
         if s > MAX_SCALE:
             product, s = rescale(product, s, MAX_SCALE), MAX_SCALE
         return Vec("dec", product, scale=s)
@@ -119,7 +147,7 @@ def _arith(op: str, a: Vec, b: Vec) -> Vec:
         # numerator scaled so the quotient has scale s + 1, then one half-even rounding
         num = np.asarray(x, dtype=object) * (10 ** (s + 1 + sy - sx))
         q = num // np.asarray(y, dtype=object)
-        out = rescale(np.asarray(q, dtype=np.int64), s + 1, s)
+        out = rescale(checked.check_int64(np.asarray(q, dtype=object), "quotient"), s + 1, s)
         return Vec("dec", out if isinstance(x, np.ndarray) or isinstance(y, np.ndarray)
                    else int(out), scale=s)
     raise ProgramError(f"operator {op} does not apply to {a.kind} and {b.kind}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Kind", "ProgramError", "Vec", "broadcast", "object_array"]
+__all__ = ["Kind", "ProgramError", "Vec", "broadcast", "object_array", "record_field"]
 
 Kind = str
 """One of: int, dec, str, bool, date, ts, uuid, pii, null, days, months, seconds, row, rec."""
@@ -55,3 +55,13 @@ def broadcast(vec: Vec, n: int) -> np.ndarray:
     if vec.kind == "bool":
         return np.full(n, bool(vec.data), dtype=bool)
     return np.full(n, vec.data, dtype=np.int64)
+
+
+def record_field(rec: Vec, name: str) -> Vec:
+    """`.field` of a record vector (finance results): one typed vector per field."""
+    fields = rec.data
+    if not isinstance(fields, dict) or name not in fields:
+        known = ", ".join(sorted(fields)) if isinstance(fields, dict) else ""
+        raise ProgramError(f"record has no field {name!r} (fields: {known})")
+    value: Vec = fields[name]
+    return value

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from seedc.finance import LoanTerms, Quote, quote_terms
-from seedc.program.evaluate import BatchContext, evaluate
-from seedc.program.functions import generator
+from seedc.program.generators.common import GeneratorSet
 from seedc.program.values import ProgramError, Vec, broadcast, object_array
 
-__all__ = ["LOAN_FIELDS", "SCHEDULE_FIELDS", "loan_terms_from_row"]
+if TYPE_CHECKING:
+    from seedc.program.evaluate import BatchContext
+
+__all__ = ["GENERATORS", "LOAN_FIELDS", "SCHEDULE_FIELDS", "loan_terms_from_row"]
+
+GENERATORS = GeneratorSet()
+generator = GENERATORS.add
 
 _EPOCH = date(1970, 1, 1)
 _LOAN_MONEY = ("financed_principal", "released_amount", "iof_total", "fees_total", "payment",
@@ -118,7 +123,7 @@ def _loan_quote(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: st
     row_keys = [(ctx.entity.name, site, k) for k in ctx.keys.tolist()]
     if all(k in cache for k in row_keys):  # the installments of loans quoted a batch ago
         return quote_record([cache[k] for k in row_keys])
-    values = {name: evaluate(node, ctx) for name, node in kw.items()}
+    values = {name: ctx.eval(node) for name, node in kw.items()}
     terms = loan_terms_from_row(values, ctx.n)
     try:
         quotes = [quote_terms(t) for t in terms]
@@ -143,7 +148,7 @@ def _loan_quote(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: st
 @generator("schedule_row", 2, 2, doc="installment n (1-based) of a loan_quote record; fields: "
            + ", ".join(SCHEDULE_FIELDS))
 def _schedule_row(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
-    rec, number = evaluate(args[0], ctx), evaluate(args[1], ctx)
+    rec, number = ctx.eval(args[0]), ctx.eval(args[1])
     if rec.kind != "rec" or "_quotes" not in rec.data:
         raise ProgramError("schedule_row(quote, n) takes a loan_quote() record")
     if number.kind != "int":
