@@ -12,8 +12,9 @@ from typing import Any
 
 from seedc import __version__
 from seedc.compiler.manifest import Manifest
-from seedc.compiler.model import EntitySpec, ModelSpec, load_routine
+from seedc.compiler.model import EntitySpec, ModelSpec
 from seedc.compiler.sql_render import batch_sql, entity_sql
+from seedc.finance.routines import load_routine as load_official
 from seedc.plan.canonical import canonical_bytes, plan_hash, sha256_hex
 from seedc.plan.format import FORMAT_VERSION, GENERATOR_VERSION
 from seedc.plan.rows import cells_to_json, copy_text
@@ -152,8 +153,9 @@ def build_plan(
     meta = manifest.metadata
     program = program_json(manifest, model, order)
     runtime_program = Program.from_json(program)
-    if model.official_routine:
-        runtime_program.official_routine = load_routine(model.official_routine)
+    official = load_official(model.official_routine) if model.official_routine else None
+    if official is not None:
+        runtime_program.official_routine = official.function
     mode_timeouts = getattr(manifest.timeouts, manifest.mode)
     plan: dict[str, Any] = {
         "format": FORMAT_VERSION,
@@ -162,7 +164,7 @@ def build_plan(
         "sources": {
             "manifest_sha256": digests["manifest"],
             "model": {"name": model.name, "version": model.version, "sha256": digests["model"]},
-            "finance_routine": model.official_routine or "seedc.finance:quote_terms",
+            "finance_routine": official.record() if official else "seedc.finance:quote_terms",
         },
         "tenant": meta.tenant,
         "tenant_id": program["tenant_values"]["id"],
