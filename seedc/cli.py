@@ -125,9 +125,14 @@ def compile_cmd(manifest: Path, output: Path | None, check: Path | None) -> None
 
 
 @cli.command("schema")
-@click.argument("kind", type=click.Choice(["manifest", "model"]), default="manifest")
+@click.argument("kind", type=click.Choice(["manifest", "model", "plan"]), default="manifest")
 def schema_cmd(kind: str) -> None:
-    """Print the JSON Schema of manifests (or models) for editors and CI."""
+    """Print the JSON Schema of manifests, models or plans, for editors and CI."""
+    if kind == "plan":
+        from seedc.plan.model import published_plan_schema
+
+        click.echo(published_plan_schema(), nl=False)
+        return
     from seedc.compiler.schema import schema
 
     click.echo(json.dumps(schema(kind), indent=2, sort_keys=True, ensure_ascii=False))

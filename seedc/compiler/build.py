@@ -6,7 +6,6 @@ is kept, so compiling millions of rows holds one batch in memory.
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 from typing import Any
 
@@ -16,13 +15,14 @@ from seedc.compiler.model import EntitySpec, ModelSpec
 from seedc.compiler.sql_render import batch_sql, entity_sql
 from seedc.finance.routines import load_routine as load_official
 from seedc.plan.canonical import canonical_bytes, plan_hash, sha256_hex
+from seedc.plan.chain import chain_next, chain_seed
 from seedc.plan.format import FORMAT_VERSION, GENERATOR_VERSION
 from seedc.plan.rows import cells_to_json, copy_text
 from seedc.program.batch import batch_cells
 from seedc.program.data import data_version
 from seedc.program.evaluate import Program, tenant_uuid
 
-__all__ = ["INLINE_ROW_LIMIT", "build_plan", "chain_seed", "schema_fingerprint"]
+__all__ = ["INLINE_ROW_LIMIT", "build_plan", "schema_fingerprint"]
 
 INLINE_ROW_LIMIT = 20_000
 BASELINE_BATCH = 10_000
@@ -86,18 +86,6 @@ def schema_fingerprint(model: ModelSpec) -> str:
         )
         tables.append([e.qualified_table, cols])
     return "sha256:" + sha256_hex(canonical_bytes(tables))
-
-
-def chain_seed(plan: dict[str, Any]) -> str:
-    """Start of the batch hash chain: binds checkpoints to tenant, env, mode, clock and key."""
-    head = {k: plan[k] for k in ("tenant", "environment", "mode", "reference_datetime", "keys")}
-    return sha256_hex(canonical_bytes(head))
-
-
-def chain_next(previous: str, batch: dict[str, Any]) -> str:
-    """Chained hash of a batch: covers every earlier batch through `previous`."""
-    body = {k: v for k, v in batch.items() if k not in ("chain_hash", "rows")}
-    return hashlib.sha256(bytes.fromhex(previous) + canonical_bytes(body)).hexdigest()
 
 
 def _ranges(manifest: Manifest, entity: EntitySpec, total: int) -> list[tuple[int, int]]:
