@@ -14,8 +14,9 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["SeedcGroup", "cli", "main"]
 
 _TRUE = ("1", "true", "yes", "on")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -95,6 +97,24 @@ def cli(debug: bool) -> None:
     configure_logging(level=os.environ.get("SEEDC_LOG_LEVEL") or ("WARNING" if tty else "INFO"))
 
 
+def _project_env_file(_ctx: click.Context, _param: click.Parameter,
+                      value: Path | None) -> Path:
+    """--env-file as given; by default the project's `.env.local`, found from any of its
+    subdirectories (where `seedc demo` created it), else `.env.local` here."""
+    if value is not None:
+        return value
+    from seedc.devtools.project import find_project_root
+
+    root = find_project_root()
+    return root / ".env.local" if root is not None else Path(".env.local")
+
+
+def _env_file_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--env-file", type=click.Path(path_type=Path), default=None,
+                        callback=_project_env_file, help=help_text,
+                        show_default=".env.local of the project root")
+
+
 @cli.command("compile")
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the plan here.")
@@ -152,8 +172,7 @@ def show_cmd(plan_path: Path) -> None:
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path), required=False)
 @click.option("--dsn", help="Compare the plan with this database (drift) instead of a plan.")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
-              show_default=True, help="Dev-only key file (isolated dev only).")
+@_env_file_option("Dev-only key file (isolated dev only).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
              as_json: bool) -> None:
@@ -246,8 +265,7 @@ _queue_ttl = click.option("--queue-ttl", type=float, default=300.0, show_default
 @click.option("--dsn", help="Target database (the apply role). Default: libpq env, else the "
               "embedded demo database.")
 @click.option("--dry-run", is_flag=True, help="Same path in a transaction rolled back.")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
-              show_default=True, help="Dev-only key file (isolated dev only).")
+@_env_file_option("Dev-only key file (isolated dev only).")
 @click.option("--evidence", "evidence_uri", metavar="URI",
               help="WORM store for the signed run report: s3://bucket/prefix or file://path "
               "(default $SEEDC_EVIDENCE_URI; file:// only outside homolog/prod).")
@@ -397,8 +415,7 @@ def evidence_group() -> None:
 
 @evidence_group.command("verify")
 @click.argument("report_path", type=click.Path(path_type=Path))
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
-              show_default=True, help="Dev-only signing key (when Vault is not configured).")
+@_env_file_option("Dev-only signing key (when Vault is not configured).")
 def evidence_verify_cmd(report_path: Path, env_file: Path) -> None:
     """Check a report's sha256 and signature; exit 1 on any tampering."""
     from seedc.errors import DriftFound

@@ -259,3 +259,20 @@ def test_embedded_default_is_looked_up_at_the_project_root(tmp_path: Path) -> No
     assert "no database: pass --dsn" in result.stderr
     assert not (sub / ".seedc").exists()
     assert not (root / ".seedc").exists()
+
+
+def test_dev_key_file_defaults_to_the_project_root(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """--env-file (apply, diff, evidence verify): the `.env.local` demo created at the root."""
+    import click
+
+    from seedc.cli import _project_env_file
+
+    root = _project(tmp_path)
+    monkeypatch.chdir(root / "docs" / "deep")
+    ctx = click.Context(cli)
+    option = click.Option(["--env-file"])
+    assert _project_env_file(ctx, option, None) == root / ".env.local"
+    assert _project_env_file(ctx, option, Path("mine.env")) == Path("mine.env")
+    monkeypatch.chdir(tmp_path)
+    assert _project_env_file(ctx, option, None) == Path(".env.local")
