@@ -269,3 +269,19 @@ def test_chain_is_recomputable_from_the_plan_alone(path: Path) -> None:
     data["batches"][0]["row_count"] += 1
     assert all(a != b["chain_hash"] for a, b in zip(chain_hashes(data), data["batches"],
                                                       strict=True))
+
+
+@pytest.mark.parametrize(("edit", "where"), [
+    (lambda p: p["batches"][2].__setitem__("chain_hash", "0" * 64), "$.batches[2].chain_hash"),
+    (lambda p: p["batches"][1]["sql"].__setitem__("insert", "SELECT 1"),
+     "$.batches[1].chain_hash"),
+])
+def test_a_broken_chain_is_refused_even_with_a_recomputed_hash(tmp_path: Path, edit,
+                                                                where: str) -> None:
+    plan = _plan()
+    edit(plan)
+    bad = tmp_path / "bad.plan.json"
+    bad.write_bytes(pretty_bytes(_rehash(plan)))
+    result = CliRunner().invoke(cli, ["show", str(bad)])
+    assert result.exit_code == 2
+    assert f"{where} does not follow from the batches up to" in result.stderr

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seedc.errors import InvalidInput
+from seedc.plan.chain import chain_hashes
 
 __all__ = [
     "Batch",
@@ -258,10 +259,12 @@ def _json_path(data: Any, loc: tuple[int | str, ...], missing: bool) -> str:
 def validate_plan(data: Any, where: str = "plan") -> Plan:
     """The typed plan; InvalidInput naming the JSON path of every problem (first 20).
 
-    Validated as JSON (strict JSON mode takes arrays for tuples and refuses "3" for 3).
+    Validated as JSON (strict JSON mode takes arrays for tuples and refuses "3" for 3); then
+    every batch's `chain_hash` must follow from the batches before it (seedc.plan.chain), so
+    a batch edited after compiling is refused even when the plan hash was recomputed.
     """
     try:
-        return Plan.model_validate_json(json.dumps(data, ensure_ascii=False))
+        plan = Plan.model_validate_json(json.dumps(data, ensure_ascii=False))
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         found = (f"{_json_path(data, e['loc'], e['type'] == 'missing')}: {e['msg']}"
@@ -271,6 +274,13 @@ def validate_plan(data: Any, where: str = "plan") -> Plan:
             details.append(f"… and {len(errors) - 20} more")
         raise InvalidInput(f"{where}: not a valid seedc plan ({len(errors)} problem(s))",
                            rule="plans are versioned and strict", details=details) from None
+    for i, (batch, expected) in enumerate(zip(plan.batches, chain_hashes(data), strict=True)):
+        if batch.chain_hash != expected:
+            raise InvalidInput(
+                f"{where}: $.batches[{i}].chain_hash does not follow from the batches up to "
+                f"{batch.id}; the plan was edited after compiling: recompile it",
+                rule="the batch hash chain covers every earlier batch")
+    return plan
 
 
 def plan_json_schema() -> dict[str, Any]:
