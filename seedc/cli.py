@@ -287,7 +287,7 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
                            evidence=evidence_factory(evidence_uri, plan, env_file))
     try:
         report = apply_plan(plan, _dsn(dsn), key_provider_for(env_file), options)
-    except SeedcError as exc:
+    except Exception as exc:  # re-raised: SeedcGroup.invoke maps it; --json still reports
         failed = getattr(exc, "report", None)
         if as_json and failed is not None:
             click.echo(json.dumps(failed.as_json(), indent=2, sort_keys=True))

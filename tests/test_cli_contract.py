@@ -61,6 +61,30 @@ def test_unexpected_exception_is_exit_4_in_one_line(monkeypatch: pytest.MonkeyPa
     assert "Traceback" not in result.output
 
 
+FORCED = ("import sys, seedc.plan.summary as s\n"
+          "s.render_summary = lambda *_: 1 // 0\n"
+          "from seedc.cli import main\n"
+          "sys.argv = ['seedc', *sys.argv[1:]]\n"
+          "main()\n")
+
+
+def test_a_real_process_prints_one_line_and_exits_4(tmp_path: Path) -> None:
+    """The console entry point itself (not CliRunner): exit status and stderr as a shell sees."""
+    base = {k: v for k, v in os.environ.items() if k != "SEEDC_DEBUG"}
+    run = [sys.executable, "-c", FORCED, "show", str(ACME_PLAN)]
+    result = subprocess.run(run, cwd=tmp_path, env={**base, "PYTHONPATH": str(REPO)},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 4
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("seedc: internal error: ZeroDivisionError")
+    debug = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env={**base, "PYTHONPATH": str(REPO), "SEEDC_DEBUG": "1"},
+                           check=False)
+    assert debug.returncode == 4
+    assert "Traceback (most recent call last)" in debug.stderr
+
+
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     monkeypatch.setattr("seedc.plan.summary.render_summary", _boom)
