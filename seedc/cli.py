@@ -1,60 +1,118 @@
 """The `seedc` command line: the only place errors become exit codes.
 
 0 success or no differences, 1 differences or drift, 2 invalid input or usage, 3 refused by a
-fail-closed guard, 4 runtime failure. A `SeedcError` prints its message without a traceback;
-anything else is a bug and keeps its traceback.
+fail-closed guard, 4 runtime failure. Every exception is caught once, in `SeedcGroup.invoke`:
+a `SeedcError` prints its message and exits with its code; anything else is a bug and prints
+one line "internal error" (exit 4), its traceback only with `--debug` or `SEEDC_DEBUG=1`.
+Everything printed there passes the one redaction module first, so no CPF, e-mail, key or
+DSN password reaches stderr. click's own usage errors keep their exit code 2.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from seedc import __version__
-from seedc.errors import ExitCode, SeedcError
+from seedc.errors import ExitCode, InvalidInput, SeedcError
+from seedc.runtime.telemetry.redaction import redact_text
 
 if TYPE_CHECKING:
     from seedc.runtime.lease import LeaseSettings
 
-__all__ = ["main"]
+__all__ = ["SeedcGroup", "cli", "main"]
 
+_TRUE = ("1", "true", "yes", "on")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def handle_errors(fn: F) -> F:
-    """Turn a SeedcError into its message on stderr and its exit code."""
+def _debug(ctx: click.Context) -> bool:
+    """--debug on the group, or SEEDC_DEBUG=1 in the environment."""
+    root = ctx.find_root()
+    return bool(root.params.get("debug")) or \
+        os.environ.get("SEEDC_DEBUG", "").strip().lower() in _TRUE
 
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+
+def _fail(ctx: click.Context, text: str, code: int) -> NoReturn:
+    click.echo(f"seedc: {redact_text(text)}", err=True)
+    ctx.exit(code)
+
+
+class SeedcGroup(click.Group):
+    """The top-level group: the single place an exception becomes an exit code.
+
+    Why here and not per command: every subcommand (nested groups included) runs inside this
+    `invoke`, so no command can forget the mapping, and the traceback policy lives in one spot.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        import psycopg
+
         try:
-            return fn(*args, **kwargs)
-        except SeedcError as exc:
-            click.echo(f"seedc: {exc.render()}", err=True)
-            sys.exit(int(exc.exit_code))
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort):
+            raise  # click's own usage errors (exit 2), --help, ctx.exit
+        except Exception as exc:
+            debug = _debug(ctx)
+            if debug:
+                click.echo(redact_text(traceback.format_exc()).rstrip(), err=True)
+            if isinstance(exc, SeedcError):
+                _fail(ctx, exc.render(), int(exc.exit_code))
+            first = (str(exc).strip().splitlines() or [""])[0]
+            if isinstance(exc, psycopg.OperationalError):
+                _fail(ctx, f"database error: {first}{_run_suffix(exc)}",
+                      int(ExitCode.RUNTIME_FAILURE))
+            hint = "" if debug else "; rerun with --debug (or SEEDC_DEBUG=1) for the traceback"
+            _fail(ctx, f"internal error: {type(exc).__name__}: {first}{_run_suffix(exc)}; "
+                  f"this is a bug in seedc{hint}", int(ExitCode.RUNTIME_FAILURE))
 
-    return wrapper  # type: ignore[return-value]
+
+def _run_suffix(exc: BaseException) -> str:
+    """" (run <id>)" when apply attached its RunReport to the exception."""
+    run_id = getattr(getattr(exc, "report", None), "run_id", None)
+    return f" (run {run_id})" if run_id else ""
 
 
-@click.group()
+@click.group(cls=SeedcGroup)
 @click.version_option(__version__, prog_name="seedc")
-def cli() -> None:
+@click.option("--debug", is_flag=True,
+              help="Show the traceback of an internal error (also SEEDC_DEBUG=1).")
+def cli(debug: bool) -> None:
     """Compile seed manifests into deterministic plans and apply them safely.
 
     Logs are JSON lines on stderr (INFO) when stderr is not a terminal, readable lines at
     WARNING on a terminal; SEEDC_LOG_LEVEL overrides the level.
     """
-    import os
-
     from seedc.runtime.telemetry import configure_logging
 
     tty = sys.stderr.isatty()
     configure_logging(level=os.environ.get("SEEDC_LOG_LEVEL") or ("WARNING" if tty else "INFO"))
+
+
+def _project_env_file(_ctx: click.Context, _param: click.Parameter,
+                      value: Path | None) -> Path:
+    """--env-file as given; by default the project's `.env.local`, found from any of its
+    subdirectories (where `seedc demo` created it), else `.env.local` here."""
+    if value is not None:
+        return value
+    from seedc.devtools.project import find_project_root
+
+    root = find_project_root()
+    return root / ".env.local" if root is not None else Path(".env.local")
+
+
+def _env_file_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--env-file", type=click.Path(path_type=Path), default=None,
+                        callback=_project_env_file, help=help_text,
+                        show_default=".env.local of the project root")
 
 
 @cli.command("compile")
@@ -62,13 +120,15 @@ def cli() -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the plan here.")
 @click.option("--check", "check", type=click.Path(path_type=Path),
               help="Exit 1 unless this committed plan is exactly what the manifest compiles to.")
-@handle_errors
 def compile_cmd(manifest: Path, output: Path | None, check: Path | None) -> None:
     """Compile MANIFEST into a plan (stdout unless -o)."""
     from seedc.compiler.pipeline import compile_manifest
     from seedc.plan.canonical import pretty_bytes
     from seedc.plan.check import check_plan_file
 
+    if check is not None and output is not None:
+        raise click.UsageError("--check compares with a committed plan and writes nothing: "
+                               "give --check or -o, not both")
     plan = compile_manifest(manifest)
     data = pretty_bytes(plan)
     if check is not None:
@@ -85,9 +145,14 @@ def compile_cmd(manifest: Path, output: Path | None, check: Path | None) -> None
 
 
 @cli.command("schema")
-@click.argument("kind", type=click.Choice(["manifest", "model"]), default="manifest")
+@click.argument("kind", type=click.Choice(["manifest", "model", "plan"]), default="manifest")
 def schema_cmd(kind: str) -> None:
-    """Print the JSON Schema of manifests (or models) for editors and CI."""
+    """Print the JSON Schema of manifests, models or plans, for editors and CI."""
+    if kind == "plan":
+        from seedc.plan.model import published_plan_schema
+
+        click.echo(published_plan_schema(), nl=False)
+        return
     from seedc.compiler.schema import schema
 
     click.echo(json.dumps(schema(kind), indent=2, sort_keys=True, ensure_ascii=False))
@@ -95,7 +160,6 @@ def schema_cmd(kind: str) -> None:
 
 @cli.command("show")
 @click.argument("plan_path", type=click.Path(path_type=Path))
-@handle_errors
 def show_cmd(plan_path: Path) -> None:
     """A readable summary of a plan, for reviewers."""
     from seedc.plan.format import read_plan
@@ -108,10 +172,8 @@ def show_cmd(plan_path: Path) -> None:
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path), required=False)
 @click.option("--dsn", help="Compare the plan with this database (drift) instead of a plan.")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
-              show_default=True, help="Dev-only key file (isolated dev only).")
+@_env_file_option("Dev-only key file (isolated dev only).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@handle_errors
 def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
              as_json: bool) -> None:
     """OLD NEW: what a manifest change does. PLAN [--dsn]: drift against the database (as
@@ -138,24 +200,51 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
     sys.exit(int(ExitCode.DIFFERENCES if report.drifted else ExitCode.OK))
 
 
-def _dsn(dsn: str | None) -> str:
-    """--dsn, else libpq's environment, else the embedded demo database."""
-    import os
+_LIBPQ_SERVER_VARS = ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE", "PGPORT")
 
+
+def _checked_dsn(dsn: str, option: str = "--dsn") -> str:
+    """Refuse a malformed connection string before connecting (exit 2, never a traceback)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except ProgrammingError as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise InvalidInput(f"{option} is not a valid PostgreSQL connection string: {first}; "
+                           "expected postgresql://user@host:5432/db or 'host=… dbname=…'",
+                           rule="valid DSN") from None
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise InvalidInput(f"{option}: port {port!r} is not a number between 1 and 65535",
+                               rule="valid DSN")
+    return dsn
+
+
+def _dsn(dsn: str | None) -> str:
+    """--dsn, else libpq's environment (said on stderr), else the embedded demo database.
+
+    The embedded database is the project's (found from any subdirectory), never a new one.
+    """
     from seedc.devtools.demo import embedded_apply_dsn
-    from seedc.errors import InvalidInput
+    from seedc.devtools.project import find_project_root
 
     if dsn:
-        return dsn
-    if any(os.environ.get(v) for v in ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE")):
+        return _checked_dsn(dsn)
+    used = [f"{v}={os.environ[v]}" for v in _LIBPQ_SERVER_VARS if os.environ.get(v)]
+    if any(os.environ.get(v) for v in _LIBPQ_SERVER_VARS if v != "PGPORT"):
+        click.echo(f"seedc: using the server from {redact_text(' '.join(used))} "
+                   "(libpq environment)", err=True)
         return ""
-    embedded = embedded_apply_dsn()
-    if embedded is None:
+    root = find_project_root()
+    embedded = embedded_apply_dsn(root / ".seedc") if root is not None else None
+    if root is None or embedded is None:
         raise InvalidInput("no database: pass --dsn, set libpq variables (PGHOST…), or run "
                            "`seedc demo` to create the embedded one")
     from seedc.devtools.embedded import ensure_embedded_server
 
-    ensure_embedded_server()
+    ensure_embedded_server(root / ".seedc")
     return embedded
 
 
@@ -176,15 +265,13 @@ _queue_ttl = click.option("--queue-ttl", type=float, default=300.0, show_default
 @click.option("--dsn", help="Target database (the apply role). Default: libpq env, else the "
               "embedded demo database.")
 @click.option("--dry-run", is_flag=True, help="Same path in a transaction rolled back.")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
-              show_default=True, help="Dev-only key file (isolated dev only).")
+@_env_file_option("Dev-only key file (isolated dev only).")
 @click.option("--evidence", "evidence_uri", metavar="URI",
               help="WORM store for the signed run report: s3://bucket/prefix or file://path "
               "(default $SEEDC_EVIDENCE_URI; file:// only outside homolog/prod).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @_lease_wait
 @_queue_ttl
-@handle_errors
 def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
               evidence_uri: str | None, as_json: bool, lease_wait: float,
               queue_ttl: float) -> None:
@@ -200,7 +287,7 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
                            evidence=evidence_factory(evidence_uri, plan, env_file))
     try:
         report = apply_plan(plan, _dsn(dsn), key_provider_for(env_file), options)
-    except SeedcError as exc:
+    except Exception as exc:  # re-raised: SeedcGroup.invoke maps it; --json still reports
         failed = getattr(exc, "report", None)
         if as_json and failed is not None:
             click.echo(json.dumps(failed.as_json(), indent=2, sort_keys=True))
@@ -214,7 +301,6 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
 @click.option("--dsn", help="Target database (the apply role).")
 @click.option("--yes", is_flag=True, help="Confirm deleting the tenant's dataset.")
 @_lease_wait
-@handle_errors
 def reset_cmd(plan_path: Path, dsn: str | None, yes: bool, lease_wait: float) -> None:
     """Delete the tenant's rows and checkpoints for a coordinated reseed (audited)."""
     from seedc.plan.format import read_plan
@@ -237,12 +323,11 @@ def db_group() -> None:
 @db_group.command("install")
 @click.option("--dsn", required=True, help="An admin DSN (creates the seedc schema).")
 @click.option("--apply-role", help="Grant this role what apply needs, nothing more.")
-@handle_errors
 def db_install_cmd(dsn: str, apply_role: str | None) -> None:
     """Create or upgrade the seedc control schema (idempotent)."""
     from seedc.runtime.install import install
 
-    applied = install(dsn, apply_role)
+    applied = install(_checked_dsn(dsn), apply_role)
     click.echo(f"control schema: {'applied ' + str(applied) if applied else 'up to date'}"
                + (f"; granted {apply_role}" if apply_role else ""))
 
@@ -250,27 +335,38 @@ def db_install_cmd(dsn: str, apply_role: str | None) -> None:
 @cli.command("demo")
 @click.option("--dsn", help="Admin DSN of a server to use instead of the embedded one.")
 @click.option("--manifest", type=click.Path(path_type=Path),
-              default=Path("manifests/dev/acme.yaml"), show_default=True)
+              show_default="manifests/dev/acme.yaml of the project root")
 @click.option("--schema-dir", type=click.Path(path_type=Path),
-              default=Path("manifests/schema"), show_default=True)
+              show_default="manifests/schema of the project root")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--stop", is_flag=True, help="Stop the embedded PostgreSQL under .seedc/ and exit "
               "(its data stays; the next demo or apply starts it again).")
-@handle_errors
-def demo_cmd(dsn: str | None, manifest: Path, schema_dir: Path, as_json: bool,
+def demo_cmd(dsn: str | None, manifest: Path | None, schema_dir: Path | None, as_json: bool,
              stop: bool) -> None:
-    """Install the demo schema, control schema and apply role; compile and apply the example."""
+    """Install the demo schema, control schema and apply role; compile and apply the example.
+
+    Works from any directory of the project: its state (`.seedc/`, `.env.local`) and the
+    example files are found at the project root, and outside a project it refuses (exit 2)
+    before starting any server.
+    """
+    from seedc.devtools.project import project_root
+
+    root = project_root()
+    base_dir = root / ".seedc"
     if stop:
         from seedc.devtools.embedded import stop_embedded_server
 
-        stop_embedded_server()
+        stop_embedded_server(base_dir)
         click.echo("embedded PostgreSQL stopped")
         return
     from seedc.devtools.demo import run_demo
     from seedc.runtime.apply import ApplyOptions
     from seedc.runtime.progress import Progress, render_run
 
-    result = run_demo(dsn, manifest, schema_dir, options=ApplyOptions(on_batch=Progress(0)))
+    result = run_demo(_checked_dsn(dsn) if dsn else None,
+                      manifest or root / "manifests" / "dev" / "acme.yaml",
+                      schema_dir or root / "manifests" / "schema", base_dir=base_dir,
+                      env_file=root / ".env.local", options=ApplyOptions(on_batch=Progress(0)))
     if as_json:
         click.echo(json.dumps(result.report.as_json(), indent=2, sort_keys=True))
         return
@@ -286,7 +382,6 @@ def keys_group() -> None:
 @keys_group.command("status")
 @click.argument("plan_path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
-@handle_errors
 def keys_status_cmd(plan_path: Path, as_json: bool) -> None:
     """Show the plan's salt_version against the key's current version in Vault.
 
@@ -320,14 +415,10 @@ def evidence_group() -> None:
 
 @evidence_group.command("verify")
 @click.argument("report_path", type=click.Path(path_type=Path))
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
-              show_default=True, help="Dev-only signing key (when Vault is not configured).")
-@handle_errors
+@_env_file_option("Dev-only signing key (when Vault is not configured).")
 def evidence_verify_cmd(report_path: Path, env_file: Path) -> None:
     """Check a report's sha256 and signature; exit 1 on any tampering."""
-    import os
-
-    from seedc.errors import DriftFound, InvalidInput
+    from seedc.errors import DriftFound
     from seedc.runtime.evidence import LocalDevSigner, VaultTransitSigner, verify_envelope
 
     try:
@@ -357,7 +448,6 @@ def evidence_verify_cmd(report_path: Path, env_file: Path) -> None:
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-@handle_errors
 def runs_group(ctx: click.Context, dsn: str | None, limit: int, as_json: bool) -> None:
     """Recent runs: status, plan hash, evidence URI."""
     ctx.ensure_object(dict)
@@ -387,10 +477,8 @@ def runs_group(ctx: click.Context, dsn: str | None, limit: int, as_json: bool) -
 @runs_group.command("show")
 @click.argument("run_id")
 @click.pass_context
-@handle_errors
 def runs_show_cmd(ctx: click.Context, run_id: str) -> None:
     """One run: its row, evidence and audit trail."""
-    from seedc.errors import InvalidInput
     from seedc.runtime.db import connect
 
     with connect(_dsn(ctx.obj.get("dsn")), autocommit=True) as conn:
@@ -420,8 +508,6 @@ def finance_group() -> None:
 def _register_finance() -> None:
     from seedc.finance.commands import quote
 
-    if quote.callback is not None:
-        quote.callback = handle_errors(quote.callback)
     finance_group.add_command(quote, "quote")
 
 

@@ -1,8 +1,9 @@
 """One exception root that owns exit codes, caught only at the CLI edge.
 
 Every refusal names the rule it enforces (with the seeds session where one applies), the
-object it concerns and what to do. Anything that escapes without being a `SeedcError` is a bug
-and keeps its traceback.
+object it concerns and what to do. Anything that escapes without being a `SeedcError` is a bug:
+the CLI (`seedc.cli.SeedcGroup`) prints it as one redacted "internal error" line with exit 4,
+its traceback only with `--debug` or `SEEDC_DEBUG=1`.
 """
 
 from __future__ import annotations

@@ -319,6 +319,19 @@ class BaoDevServer:
 # --- S3 (moto) -----------------------------------------------------------------------------
 
 
+def put_key(client: hvac.Client, ref: str, key: bytes, mount: str = "secret", *,
+            cas: int | None = None) -> int:
+    """Write `key` as a new KV v2 version at `ref` and return that version.
+
+    What an operator does with `bao kv put <mount>/<ref> key=<hex>` to create or rotate a
+    tenant's key; seedc itself only reads keys, so this lives with the test services.
+    `cas` is KV v2's check-and-set (0: only create).
+    """
+    answer = client.secrets.kv.v2.create_or_update_secret(
+        path=ref, secret={"key": key.hex()}, cas=cas, mount_point=mount)
+    return int(answer["data"]["version"])
+
+
 class MotoServer:
     """moto's S3 (and the rest of AWS) as a real HTTP endpoint on 127.0.0.1, in a thread.
 

@@ -1,21 +1,15 @@
-"""quote(): composition, JSON shape, validation and the official-routine cross-check."""
+"""quote(): composition, JSON shape and validation."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from seedc.errors import ExitCode, InvalidInput
 from seedc.finance import (
-    LoanTerms,
-    Quote,
-    cross_check,
     quote,
-    quote_terms,
     quote_to_json,
 )
 
@@ -100,24 +94,6 @@ def test_quote_to_json_shape() -> None:
         "balance": str(q.installments[0].balance),
     }
     assert [i["due_date"] for i in installments] == ["2025-02-28", "2025-03-31", "2025-04-30"]
-
-
-def test_cross_check_accepts_the_official_routine_and_flags_a_wrong_one() -> None:
-    terms = LoanTerms(
-        principal=D("2500.00"),
-        term=6,
-        contract_date=date(2025, 2, 3),
-        rate_monthly=D("3.5"),
-    )
-    assert cross_check(terms, quote_terms) == []
-
-    def sloppy(t: LoanTerms) -> Quote:
-        q = quote_terms(t)
-        return replace(q, payment=q.payment + D("0.01"))
-
-    problems = cross_check(terms, sloppy)
-    assert len(problems) == 1
-    assert problems[0].startswith("payment:")
 
 
 @pytest.mark.parametrize(

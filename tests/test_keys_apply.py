@@ -29,8 +29,8 @@ from seedc.runtime.evidence import (
     verify_envelope,
 )
 from seedc.runtime.install import grant_apply_role, install_app_schema, install_control
-from seedc.runtime.keys.vault import VaultKeyProvider, put_key
-from tests.services import BaoDevServer
+from seedc.runtime.keys.vault import VaultKeyProvider
+from tests.services import BaoDevServer, put_key
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = REPO / "manifests" / "ci" / "acme.yaml"

@@ -183,3 +183,105 @@ def test_import_boundary(package: str) -> None:
     for path in (REPO / "seedc" / package).rglob("*.py"):
         for name in _imports(path):
             assert not name.startswith(("seedc.compiler", "lark", "jinja2")), f"{path}: {name}"
+
+
+# --- the typed plan, its JSON Schema and the chain (issue 9, part C) -------------------------
+
+GOLDEN = sorted((REPO / "plans").rglob("*.plan.json"))
+
+
+def test_committed_plan_schema_is_the_generated_one() -> None:
+    from seedc.plan.model import plan_schema_text
+
+    committed = (REPO / "seedc" / "plan" / "schema" / "plan.schema.json").read_text()
+    assert committed == plan_schema_text(), (
+        "regenerate it: python -c 'from seedc.plan.model import plan_schema_text as t; "
+        "print(t(), end=\"\")' > seedc/plan/schema/plan.schema.json")
+
+
+def test_schema_plan_command_publishes_it() -> None:
+    from seedc.plan.model import plan_json_schema
+
+    result = CliRunner().invoke(cli, ["schema", "plan"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == plan_json_schema()
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_golden_plan_validates(path: Path) -> None:
+    import jsonschema
+
+    from seedc.plan.format import read_plan
+    from seedc.plan.model import plan_json_schema, validate_plan
+
+    data = read_plan(path)
+    plan = validate_plan(data)
+    assert plan.plan_hash == data["plan_hash"]
+    assert len(plan.batches) == len(data["batches"])
+    # independent oracle: a JSON Schema validator on the published schema
+    jsonschema.Draft202012Validator(plan_json_schema()).validate(data)
+
+
+def test_typed_plan_is_frozen() -> None:
+    from pydantic import ValidationError
+
+    from seedc.plan.model import validate_plan
+
+    plan = validate_plan(_plan())
+    with pytest.raises(ValidationError, match="frozen"):
+        plan.tenant = "other"  # type: ignore[misc]
+
+
+def _rehash(plan: dict) -> dict:
+    plan["plan_hash"] = plan_hash(plan)
+    return plan
+
+
+@pytest.mark.parametrize(("edit", "where"), [
+    (lambda p: p["batches"][3].__setitem__("row_count", "40"), "$.batches[3].row_count"),
+    (lambda p: p["guards"]["window"].__setitem__("start_utc", "25:00"),
+     "$.guards.window.start_utc"),
+    (lambda p: p["batches"][0]["sql"].pop("copy"), "$.batches[0].sql.copy: Field required"),
+    (lambda p: p.__setitem__("surprise", 1), "$.surprise: Extra inputs are not permitted"),
+    (lambda p: p["batches"][3]["rows"][0].__setitem__(2, {"pii": "cpf"}),
+     "$.batches[3].rows[0][2].in: Field required"),
+])
+def test_an_invalid_plan_is_refused_naming_the_json_path(tmp_path: Path, edit, where: str
+                                                          ) -> None:
+    plan = _plan()
+    edit(plan)
+    bad = tmp_path / "bad.plan.json"
+    bad.write_bytes(pretty_bytes(_rehash(plan)))  # a consistent hash: only the model objects
+    result = CliRunner().invoke(cli, ["show", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}: not a valid seedc plan" in result.stderr
+    assert where in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: str(p.relative_to(REPO)))
+def test_chain_is_recomputable_from_the_plan_alone(path: Path) -> None:
+    """seedc.plan.chain (no compiler) gives back every batch's recorded chain hash."""
+    from seedc.plan.chain import chain_hashes
+
+    data = json.loads(path.read_text())
+    assert chain_hashes(data) == [b["chain_hash"] for b in data["batches"]]
+    data["batches"][0]["row_count"] += 1
+    assert all(a != b["chain_hash"] for a, b in zip(chain_hashes(data), data["batches"],
+                                                      strict=True))
+
+
+@pytest.mark.parametrize(("edit", "where"), [
+    (lambda p: p["batches"][2].__setitem__("chain_hash", "0" * 64), "$.batches[2].chain_hash"),
+    (lambda p: p["batches"][1]["sql"].__setitem__("insert", "SELECT 1"),
+     "$.batches[1].chain_hash"),
+])
+def test_a_broken_chain_is_refused_even_with_a_recomputed_hash(tmp_path: Path, edit,
+                                                                where: str) -> None:
+    plan = _plan()
+    edit(plan)
+    bad = tmp_path / "bad.plan.json"
+    bad.write_bytes(pretty_bytes(_rehash(plan)))
+    result = CliRunner().invoke(cli, ["show", str(bad)])
+    assert result.exit_code == 2
+    assert f"{where} does not follow from the batches up to" in result.stderr

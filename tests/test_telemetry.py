@@ -118,13 +118,11 @@ def _simulate_run(tel: Any, report: RunReport, checks: list[CheckResult]) -> dic
     with tel.run_span(report):
         seen["run_ids"] = current_trace_ids()
         with tel.preflight_span():
-            with tel.check_span(checks[0].name):
-                pass
-            tel.record_checks(checks[1:])
+            tel.record_checks(checks)
         for n in (1, 2):
             batch = _plan_batch(n)
             with tel.batch_span(batch, report):
-                seen[f"batch{n}_ids"] = tel.current_trace_ids()
+                seen[f"batch{n}_ids"] = current_trace_ids()
                 tel.record_batch(batch["row_count"], 0.1 * n, n - 1, entity=batch["entity"],
                                  status="written")
                 report.batches.append(BatchReport(batch["id"], batch["entity"],
@@ -463,6 +461,44 @@ def test_environment_switches_telemetry(capsys: pytest.CaptureFixture[str]) -> N
     assert '"service.name": "seedc-ci"' in captured.err
 
 
+
+class RegisteredExporter(InMemorySpanExporter):
+    """An exporter an installed package registers for the SDK (entry point group
+    opentelemetry_traces_exporter); instances share one list so the test can read it."""
+
+    finished: ClassVar[list[ReadableSpan]] = []
+
+    def export(self, spans: Any) -> Any:
+        RegisteredExporter.finished.extend(spans)
+        return super().export(spans)
+
+
+def test_exporters_are_the_sdk_registered_plugins(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """OTEL_TRACES_EXPORTER names an entry point, as for the SDK's own configurator: any
+    installed exporter works by its name, an unknown one is ignored with a warning."""
+    info = tmp_path / "site" / "seedc_test_exporter-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: seedc-test-exporter\n"
+                                   "Version: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[opentelemetry_traces_exporter]\n"
+        "seedc_test_memory = tests.test_telemetry:RegisteredExporter\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    RegisteredExporter.finished.clear()
+    with caplog.at_level(logging.WARNING, logger="seedc.telemetry"):
+        tel = setup_telemetry(environ={"OTEL_TRACES_EXPORTER": "seedc_test_memory,nosuch",
+                                       "OTEL_METRICS_EXPORTER": "none"})
+    assert tel.enabled
+    with tel.run_span(_report()):
+        pass
+    tel.shutdown()
+    assert [s.name for s in RegisteredExporter.finished] == ["seedc.run"]
+    assert "OTEL_TRACES_EXPORTER=nosuch: no exporter registered under that name" in caplog.text
+    assert "seedc_test_memory" in caplog.text  # the installed names are listed
+
+
 DISABLED_SCRIPT = """
 import sys
 from seedc.runtime.telemetry import current_trace_ids, get_logger, setup_telemetry
@@ -474,7 +510,7 @@ report = {"run_id": "r", "tenant": "acme", "environment": "dev", "mode": "baseli
 with tel.run_span(report) as run:
     assert not run.is_recording()
     run.set_attribute("x", 1)
-    with tel.preflight_span() as pre, tel.check_span("role"):
+    with tel.preflight_span() as pre:
         assert not pre.is_recording()
     tel.record_checks([{"name": "rls", "rule": "r", "ok": False, "detail": "d"}])
     with tel.batch_span({"id": "b1", "entity": "customers", "row_count": 3}, report) as b:
@@ -482,7 +518,7 @@ with tel.run_span(report) as run:
         tel.record_batch(3, 0.01, 1)
         get_logger().info("batch.written", rows=3)
     tel.record_failure("failed")
-    assert current_trace_ids() == (None, None) == tel.current_trace_ids()
+    assert current_trace_ids() == (None, None)
 tel.shutdown()
 loaded = sorted(m for m in sys.modules if m.split(".")[0] == "opentelemetry")
 assert not loaded, loaded

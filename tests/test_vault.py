@@ -32,9 +32,8 @@ from seedc.runtime.keys.vault import (
     AppRoleLogin,
     KubernetesLogin,
     VaultKeyProvider,
-    put_key,
 )
-from tests.services import LOOPBACK, BaoDevServer
+from tests.services import LOOPBACK, BaoDevServer, put_key
 
 REF = "seedc/ci/acme/fpe"
 
@@ -214,18 +213,6 @@ def test_malformed_key_is_refused_without_echoing_it(bao: BaoDevServer, root: hv
     exc = refused(VaultKeyProvider(bao.client()), plan_for(1), bao.token,
                   *([str(value)] if value is not None else []))
     assert "malformed" in exc.message
-
-
-def test_put_key_rejects_bad_sizes_and_honours_cas(root: hvac.Client) -> None:
-    with pytest.raises(GuardRefused, match="16, 24 or 32 bytes"):
-        put_key(root, REF, b"short")
-    assert put_key(root, REF, a_key(), cas=0) == 1
-    with pytest.raises(GuardRefused) as info:
-        put_key(root, REF, key := a_key(), cas=0)  # not a create any more
-    for text in texts_of(info.value):
-        for secret in secret_forms(key):
-            assert secret not in text
-    assert put_key(root, REF, a_key(), cas=1) == 2
 
 
 @pytest.mark.parametrize(("ref", "why"), [

@@ -11,23 +11,23 @@ program and key ranges instead of its rows, whatever its mode.
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 from typing import Any
 
 from seedc import __version__
 from seedc.compiler.manifest import Manifest
-from seedc.compiler.model import EntitySpec, ModelSpec, load_routine
+from seedc.compiler.model import EntitySpec, ModelSpec
 from seedc.compiler.sql_render import batch_sql, entity_sql
+from seedc.finance.routines import load_routine as load_official
 from seedc.plan.canonical import canonical_bytes, plan_hash, sha256_hex
+from seedc.plan.chain import chain_next, chain_seed
 from seedc.plan.format import FORMAT_VERSION, GENERATOR_VERSION
 from seedc.plan.rows import cells_to_json, copy_text
 from seedc.program.batch import batch_cells
 from seedc.program.data import data_version
 from seedc.program.evaluate import Program, tenant_uuid
 
-__all__ = ["INLINE_ROW_LIMIT", "BudgetExceeded", "build_plan", "chain_seed",
-           "schema_fingerprint"]
+__all__ = ["INLINE_ROW_LIMIT", "BudgetExceeded", "build_plan", "schema_fingerprint"]
 
 INLINE_ROW_LIMIT = 20_000
 """Plans of at most this many rows carry them inline, so a pull request shows the data (a
@@ -141,18 +141,6 @@ def schema_fingerprint(model: ModelSpec) -> str:
     return "sha256:" + sha256_hex(canonical_bytes(tables))
 
 
-def chain_seed(plan: dict[str, Any]) -> str:
-    """Start of the batch hash chain: binds checkpoints to tenant, env, mode, clock and key."""
-    head = {k: plan[k] for k in ("tenant", "environment", "mode", "reference_datetime", "keys")}
-    return sha256_hex(canonical_bytes(head))
-
-
-def chain_next(previous: str, batch: dict[str, Any]) -> str:
-    """Chained hash of a batch: covers every earlier batch through `previous`."""
-    body = {k: v for k, v in batch.items() if k not in ("chain_hash", "rows")}
-    return hashlib.sha256(bytes.fromhex(previous) + canonical_bytes(body)).hexdigest()
-
-
 def _ranges(manifest: Manifest, entity: EntitySpec, total: int) -> list[tuple[int, int]]:
     size = manifest.batch_size or (BASELINE_BATCH if manifest.mode == "baseline"
                                    else DEFAULT_BATCH)
@@ -206,8 +194,9 @@ def build_plan(
     meta = manifest.metadata
     program = program_json(manifest, model, order)
     runtime_program = Program.from_json(program)
-    if model.official_routine:
-        runtime_program.official_routine = load_routine(model.official_routine)
+    official = load_official(model.official_routine) if model.official_routine else None
+    if official is not None:
+        runtime_program.official_routine = official.function
     mode_timeouts = getattr(manifest.timeouts, manifest.mode)
     plan: dict[str, Any] = {
         "format": FORMAT_VERSION,
@@ -216,7 +205,7 @@ def build_plan(
         "sources": {
             "manifest_sha256": digests["manifest"],
             "model": {"name": model.name, "version": model.version, "sha256": digests["model"]},
-            "finance_routine": model.official_routine or "seedc.finance:quote_terms",
+            "finance_routine": official.record() if official else "seedc.finance:quote_terms",
         },
         "tenant": meta.tenant,
         "tenant_id": program["tenant_values"]["id"],

@@ -6,7 +6,6 @@ manifest uses it; a manifest then supplies counts and state shares.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,20 +105,19 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
     if routine is not None:
         try:
             load_routine(routine)
-        except (ImportError, AttributeError, TypeError) as exc:
+        except (ImportError, AttributeError, TypeError, LookupError) as exc:
             problems.at(source, ("finance", "official_routine"),
                         f"cannot load {routine!r}: {exc}")
             return None
     return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities, routine)
 
 
-def load_routine(entry_point: str) -> Callable[[Any], Any]:
-    """Import `package.module:function` (the product's official finance routine)."""
-    module_name, _, attribute = entry_point.partition(":")
-    function = getattr(importlib.import_module(module_name), attribute)
-    if not callable(function):
-        raise TypeError(f"{entry_point} is not callable")
-    return function
+def load_routine(name: str) -> Callable[[Any], Any]:
+    """The official finance routine registered as `name` (never an import path; see
+    seedc.finance.routines)."""
+    from seedc.finance.routines import load_routine as load_registered
+
+    return load_registered(name).function
 
 
 def _parse_entity(

@@ -11,9 +11,9 @@ The compiler quotes every loan with an *official routine*, a function of type
 
 where :class:`LoanTerms` is the frozen dataclass of the quote inputs (principal, rate in
 percent a.m. or a.a., term, system, contract date, first due, borrower, IOF mode, fees,
-day count, grace, carry). :func:`quote_terms` is the built-in routine; a user routine with the
-same signature can be checked against it with :func:`cross_check`, which lists every field and
-installment on which the two disagree.
+day count, grace, carry). :func:`quote_terms` is the built-in routine; a product's own
+routine with the same signature is registered as a plugin (:mod:`.routines`, entry-point group
+``seedc.official_routines``) and compile checks every loan against it to the cent.
 
 Conventions (details in each module's docstring): money ROUND_HALF_UP to the cent with the
 residual absorbed by the last installment; SAC carries the rounded balance (``carry`` option,
@@ -30,7 +30,6 @@ from .quote import (
     LoanTerms,
     Quote,
     QuoteRoutine,
-    cross_check,
     quote,
     quote_terms,
     quote_to_json,
@@ -48,7 +47,6 @@ __all__ = [
     "cet_annual",
     "cet_monthly",
     "cet_percent",
-    "cross_check",
     "due_dates",
     "gross_up",
     "iof_for_schedule",

@@ -1,8 +1,8 @@
 """One call from loan terms to a full quote: schedule, IOF, released amount and CET.
 
 Why a ``LoanTerms`` value: the compiler calls the built-in routine ``quote_terms`` for every
-loan and may cross-check it against a user routine of the same type,
-``Callable[[LoanTerms], Quote]`` (see :data:`QuoteRoutine` and :func:`cross_check`).
+loan and checks it against the product's registered official routine of the same type,
+``Callable[[LoanTerms], Quote]`` (see :data:`QuoteRoutine` and :mod:`.routines`).
 
 Money flow, in the order it is computed:
 
@@ -21,7 +21,7 @@ Money flow, in the order it is computed:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Literal
@@ -49,7 +49,6 @@ __all__ = [
     "Quote",
     "QuoteRoutine",
     "System",
-    "cross_check",
     "quote",
     "quote_terms",
     "quote_to_json",
@@ -310,29 +309,3 @@ def quote_to_json(q: Quote) -> dict[str, object]:
         ],
     }
 
-
-def cross_check(
-    terms: LoanTerms, routine: QuoteRoutine, *, official: QuoteRoutine = quote_terms
-) -> list[str]:
-    """Differences between a user routine's quote and the official one (empty = agree).
-
-    Compares every field except ``terms`` and the unrounded ``cet_annual``; installments
-    row by row.
-    """
-    mine, theirs = official(terms), routine(terms)
-    problems: list[str] = []
-    for f in fields(Quote):
-        if f.name in {"terms", "cet_annual", "installments"}:
-            continue
-        a, b = getattr(mine, f.name), getattr(theirs, f.name)
-        if a != b:
-            problems.append(f"{f.name}: official {a} != routine {b}")
-    if len(mine.installments) != len(theirs.installments):
-        problems.append(
-            f"installments: official has {len(mine.installments)}, "
-            f"routine {len(theirs.installments)}"
-        )
-    for a_row, b_row in zip(mine.installments, theirs.installments, strict=False):
-        if a_row != b_row:
-            problems.append(f"installment {a_row.number}: official {a_row} != routine {b_row}")
-    return problems

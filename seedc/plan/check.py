@@ -1,4 +1,9 @@
-"""`seedc compile --check`: is the committed plan exactly what the manifest compiles to?"""
+"""`seedc compile --check`: is the committed plan exactly what the manifest compiles to?
+
+"Exactly" means the same plan hash: the hash covers everything apply reads, while the `info`
+block (manifest path relative to the working directory, for humans) is outside it, so the
+answer is the same from any directory.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,11 @@ __all__ = ["check_plan_file"]
 
 
 def check_plan_file(path: Path, plan: dict[str, Any], data: bytes) -> None:
-    """Raise DriftFound (exit 1) with a summary unless `path` holds exactly `data`."""
+    """Raise DriftFound (exit 1) with a summary unless `path` holds the same plan.
+
+    Byte-identical is up to date; so is a committed plan whose recorded hash is the compiled
+    plan's and matches its own content (only `info` differs, e.g. compiled from elsewhere).
+    """
     try:
         committed = path.read_bytes()
     except OSError:
@@ -23,6 +32,9 @@ def check_plan_file(path: Path, plan: dict[str, Any], data: bytes) -> None:
         return
     try:
         old = json.loads(committed)
+        if (isinstance(old, dict) and old.get("plan_hash") == plan["plan_hash"]
+                and plan_hash(old) == old["plan_hash"]):
+            return
         summary = render_diff_text(diff_plans(old, plan)).splitlines()
         if old.get("plan_hash") != plan_hash(old):
             summary.insert(0, "the committed plan's hash does not match its content: "

@@ -12,6 +12,7 @@ from typing import Any
 
 from seedc.errors import InvalidInput
 from seedc.plan.canonical import plan_hash
+from seedc.plan.model import validate_plan
 
 __all__ = ["FORMAT_VERSION", "GENERATOR_VERSION", "read_plan", "verify_plan"]
 
@@ -57,4 +58,5 @@ def read_plan(path: Path) -> dict[str, Any]:
         plan = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    return verify_plan(plan, str(path))
+    validate_plan(verify_plan(plan, str(path)), str(path))
+    return plan

@@ -16,7 +16,7 @@ After the run (any status)::
 
 from seedc.runtime.evidence.index import index_evidence, mark_failed
 from seedc.runtime.evidence.publish import DEFAULT_FALLBACK_DIR, Published, publish_evidence
-from seedc.runtime.evidence.report import build_report, evidence_name, report_sha256
+from seedc.runtime.evidence.report import build_report, evidence_name
 from seedc.runtime.evidence.signing import (
     LocalDevSigner,
     Signer,
@@ -52,7 +52,6 @@ __all__ = [
     "index_evidence",
     "mark_failed",
     "publish_evidence",
-    "report_sha256",
     "retention_for",
     "sign_report",
     "signer_for",

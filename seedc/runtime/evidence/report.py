@@ -14,13 +14,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from seedc.plan.canonical import canonical_bytes, sha256_hex
+from seedc.plan.canonical import canonical_bytes
 
 __all__ = [
     "REPORT_FORMAT",
     "build_report",
     "evidence_name",
-    "report_sha256",
 ]
 
 #: Written into every report so a reader knows which layout it holds.
@@ -143,11 +142,6 @@ def build_report(
     plain: dict[str, Any] = _plain(report)
     canonical_bytes(plain)  # fail here, not at signing time, if anything is not canonical JSON
     return plain
-
-
-def report_sha256(report: Mapping[str, Any]) -> str:
-    """Hex sha256 of the report's canonical bytes (the digest that is signed)."""
-    return sha256_hex(canonical_bytes(report))
 
 
 def evidence_name(report: Mapping[str, Any]) -> str:

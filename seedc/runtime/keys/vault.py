@@ -8,7 +8,7 @@ Storage convention (seeds sessions 1, 3, 6)
 * The secret's data is `{"key": "<hex of 16, 24 or 32 bytes>"}` and nothing else is read.
 * The key's version *is* the KV v2 secret version. A plan's `keys.salt_version` must equal the
   secret's `current_version` (metadata); that version must be neither deleted nor destroyed.
-* Rotating is writing a new version (`put_key`, or `vault kv put <mount>/<ref> key=<hex>`).
+* Rotating is writing a new version (`vault kv put <mount>/<ref> key=<hex>`).
   Every plan compiled with the old salt_version is then refused until it is recompiled with the
   new one and the tenant reseeded (`seedc reset`, apply): a coordinated reseed.
 * The ref must name the plan's environment and tenant as whole path segments (`seedc/ci/acme/fpe`
@@ -67,7 +67,6 @@ __all__ = [
     "KeyStatus",
     "KubernetesLogin",
     "VaultKeyProvider",
-    "put_key",
 ]
 
 RULE_KEY = ("the plan's key comes from Vault, checked before the first write; no cached or "
@@ -567,38 +566,3 @@ def _token_file(env: dict[str, str]) -> str | None:
         return None
     return token or None
 
-
-def put_key(client: hvac.Client, ref: str, key: bytes, mount: str = "secret", *,
-            cas: int | None = None) -> int:
-    """Write `key` as a new version of the secret at `ref` and return that version.
-
-    For tests and the admin/dev flow that creates or rotates a key. `cas` is KV v2's
-    check-and-set: the write succeeds only if the current version is `cas` (0: only create).
-    Errors are GuardRefused without the key or the token in their messages.
-    """
-    if len(key) not in KEY_LENGTHS:
-        raise GuardRefused(f"a key must be 16, 24 or 32 bytes (got {len(key)})", rule=RULE_KEY)
-    segments = ref.split("/")
-    if not ref or any(s in ("", ".", "..") for s in segments):
-        raise GuardRefused(f"key ref {ref!r} must be a plain path", rule=RULE_KEY)
-    body: dict[str, Any] = {"data": {"key": key.hex()}}
-    if cas is not None:
-        body["options"] = {"cas": cas}
-    provider = VaultKeyProvider(client, mount=mount)
-    provider._deadline = time.monotonic() + provider.total_timeout
-    problem: _Refusal | None = None
-    answer: dict[str, Any] = {}
-    try:
-        answer = provider._request("post", _api_path(provider.mount, "data", ref), ref,
-                                   json=body)
-    except _NotFound:
-        problem = _Refusal(f"Vault at {provider.addr} has no KV v2 mount {mount!r}")
-    except _Refusal as refusal:
-        problem = refusal
-    if problem is not None:
-        raise GuardRefused(problem.message, rule=problem.rule)
-    version = (answer.get("data") or {}).get("version")
-    if not isinstance(version, int):
-        raise GuardRefused(f"Vault at {provider.addr} did not report the new version of {ref}",
-                           rule=RULE_KEY)
-    return version

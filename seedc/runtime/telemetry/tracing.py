@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span as OtelSpan
 
 
-from seedc.runtime.telemetry.logs import bind_batch, bind_run, current_trace_ids
+from seedc.runtime.telemetry.logs import bind_batch, bind_run
 from seedc.runtime.telemetry.redaction import redact, redact_text
 
 __all__ = [
@@ -168,10 +168,6 @@ class Telemetry:
         """``seedc.preflight``: wraps the whole preflight."""
         return self.span("seedc.preflight")
 
-    def check_span(self, name: str, **attributes: Any) -> AbstractContextManager[SpanLike]:
-        """``seedc.check`` for one live check (``seedc.check.name`` = ``name``)."""
-        return self.span("seedc.check", **{"seedc.check.name": name, **attributes})
-
     def record_check(self, check: Any) -> None:
         """One ``seedc.check`` span for a finished check (a CheckResult: name, rule, ok,
         detail); a failed check sets the span status to ERROR."""
@@ -210,11 +206,6 @@ class Telemetry:
 
     def record_failure(self, kind: str, **attributes: Any) -> None:
         """Adds one to ``seedc.failures`` (``run_span`` already counts a run that raises)."""
-
-    def current_trace_ids(self) -> tuple[str, str] | tuple[None, None]:
-        """Hex trace and span ids of the current span, or (None, None) outside any span
-        (always, when telemetry is off)."""
-        return current_trace_ids()
 
     def force_flush(self) -> None:
         """Export what is buffered."""
@@ -395,73 +386,68 @@ def _env_enabled(environ: Mapping[str, str]) -> bool:
                 or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip())
 
 
-def _otlp_grpc(environ: Mapping[str, str], signal: str) -> bool:
-    protocol = (environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+#: The SDK's plugin groups: OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER values name entries.
+_EXPORTER_GROUPS = {"traces": "opentelemetry_traces_exporter",
+                    "metrics": "opentelemetry_metrics_exporter"}
+
+
+def _otlp_entry_point(environ: Mapping[str, str], signal: str) -> str:
+    """`otlp` resolved by OTEL_EXPORTER_OTLP_[<SIGNAL>_]PROTOCOL, as the SDK resolves it, except
+    that the default is http/protobuf (the exporter seedc ships; the SDK's default is gRPC)."""
+    protocol = (environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
                 or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf")
-    return protocol.strip().lower() == "grpc"
+    return "otlp_proto_grpc" if protocol.strip().lower() == "grpc" else "otlp_proto_http"
+
+
+def _exporter_classes(environ: Mapping[str, str], signal: str) -> list[type]:
+    """The exporter classes OTEL_<SIGNAL>_EXPORTER names (default otlp), looked up in the
+    entry points exporter packages register for the SDK's own configurator, so any installed
+    exporter works by its name; each reads its own OTEL_EXPORTER_* settings."""
+    from importlib.metadata import entry_points
+
+    registered = {ep.name: ep for ep in entry_points(group=_EXPORTER_GROUPS[signal])}
+    variable = f"OTEL_{signal.upper()}_EXPORTER"
+    classes: list[type] = []
+    for name in (environ.get(variable, "").strip() or "otlp").lower().split(","):
+        name = name.strip()
+        if name in ("", "none"):
+            continue
+        wanted = _otlp_entry_point(environ, signal) if name == "otlp" else name
+        ep = registered.get(wanted)
+        if ep is None and wanted == "otlp_proto_grpc" and "otlp_proto_http" in registered:
+            _log.warning("OTLP/gRPC exporter not installed; exporting over HTTP")
+            ep = registered["otlp_proto_http"]
+        if ep is None:
+            _log.warning("%s=%s: no exporter registered under that name (installed: %s); "
+                         "ignored", variable, name, ", ".join(sorted(registered)) or "none")
+            continue
+        classes.append(ep.load())
+    return classes
+
+
+def _instantiate(cls: type) -> Any:
+    """Exporters configure themselves from OTEL_*; console ones write to stderr, because
+    stdout carries --json reports."""
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    if issubclass(cls, ConsoleSpanExporter | ConsoleMetricExporter):
+        return cls(out=sys.stderr)
+    return cls()
 
 
 def _env_span_exporters(environ: Mapping[str, str]) -> list[SpanExporter]:
-    exporters: list[SpanExporter] = []
-    names = environ.get("OTEL_TRACES_EXPORTER", "otlp") or "otlp"
-    for name in (n.strip().lower() for n in names.split(",")):
-        if name == "otlp":
-            if _otlp_grpc(environ, "TRACES"):
-                try:
-                    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-                        OTLPSpanExporter as GrpcSpanExporter,
-                    )
-                except ImportError:
-                    _log.warning("OTLP/gRPC exporter not installed; exporting over HTTP")
-                else:
-                    exporters.append(GrpcSpanExporter())
-                    continue
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            exporters.append(OTLPSpanExporter())
-        elif name == "console":
-            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-            exporters.append(ConsoleSpanExporter(out=sys.stderr))  # stdout carries --json
-        elif name and name != "none":
-            _log.warning("OTEL_TRACES_EXPORTER=%s is not supported; ignored", name)
-    return exporters
+    return [_instantiate(cls) for cls in _exporter_classes(environ, "traces")]
 
 
 def _env_metric_readers(environ: Mapping[str, str]) -> list[MetricReader]:
-    from opentelemetry.sdk.metrics.export import (
-        ConsoleMetricExporter,
-        MetricExporter,
-        PeriodicExportingMetricReader,
-    )
+    """Push exporters behind a PeriodicExportingMetricReader; pull readers (e.g. Prometheus)
+    as they are — what the SDK's configurator does."""
+    from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 
-    readers: list[MetricReader] = []
-    names = environ.get("OTEL_METRICS_EXPORTER", "otlp") or "otlp"
-    for name in (n.strip().lower() for n in names.split(",")):
-        exporter: MetricExporter | None = None
-        if name == "otlp":
-            if _otlp_grpc(environ, "METRICS"):
-                try:
-                    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-                        OTLPMetricExporter as GrpcMetricExporter,
-                    )
-                except ImportError:
-                    _log.warning("OTLP/gRPC exporter not installed; exporting over HTTP")
-                else:
-                    exporter = GrpcMetricExporter()
-            if exporter is None:
-                from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-                    OTLPMetricExporter,
-                )
-
-                exporter = OTLPMetricExporter()
-        elif name == "console":
-            exporter = ConsoleMetricExporter(out=sys.stderr)
-        elif name and name != "none":
-            _log.warning("OTEL_METRICS_EXPORTER=%s is not supported; ignored", name)
-        if exporter is not None:
-            readers.append(PeriodicExportingMetricReader(exporter))
-    return readers
+    return [cls() if issubclass(cls, MetricReader) else
+            PeriodicExportingMetricReader(_instantiate(cls))
+            for cls in _exporter_classes(environ, "metrics")]
 
 
 def setup_telemetry(service: str = "seedc", *, span_exporter: SpanExporter | None = None,
@@ -474,7 +460,8 @@ def setup_telemetry(service: str = "seedc", *, span_exporter: SpanExporter | Non
     ``span_exporter``/``metric_reader`` (tests: ``InMemorySpanExporter``,
     ``InMemoryMetricReader``) switch it on with spans exported synchronously and nothing read
     from ``OTEL_*`` exporters. Otherwise ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER``
-    (otlp, console, none) choose exporters, OTLP over HTTP/protobuf unless
+    name exporters as the SDK's configurator does, by the entry points exporter packages
+    register (otlp, console, or any installed one; none), OTLP over HTTP/protobuf unless
     ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc`` and the gRPC exporter is installed. ``environ``
     (default ``os.environ``) decides whether telemetry is on, which exporters, the service
     name (``OTEL_SERVICE_NAME``, else ``service``) and ``TRACEPARENT``/``TRACESTATE``; the
