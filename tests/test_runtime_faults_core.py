@@ -172,6 +172,39 @@ def test_apply_session_killed_between_batches_fails_the_run_and_a_rerun_resumes(
     assert target.counts(batched) == planned_counts(batched)
 
 
+def test_with_the_database_unreachable_the_evidence_is_still_kept_and_the_run_later_abandoned(
+        target: Target, batched: dict[str, Any]) -> None:
+    """Both sessions die and no new one is accepted (connection limit 0 for the role): the run
+    fails with one message, its evidence is still written (unindexed), and its row, which
+    nothing could finish, becomes `abandoned` once its lease expires."""
+    role = sql.Identifier(target.role)
+
+    def cut_off() -> None:
+        target.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 0").format(role).as_string())
+        terminate(target.admin_dsn, "seedc-apply")
+        terminate(target.admin_dsn, "seedc-control")
+
+    error = target.apply_error(batched, ApplyOptions(on_batch=after_batches(2, cut_off)))
+    target.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT -1").format(role).as_string())
+    assert isinstance(error, RuntimeFailure)
+    assert error.message.startswith("lost the database connection during batch ")
+    assert [r["status"] for r in evidence_reports(target)] == ["failed"]
+    (run,) = run_rows(target, batched)
+    assert run["status"] == "running"  # nothing could reach the database to finish it
+    target.execute("UPDATE seedc.runs SET lease_expires_at = clock_timestamp() - "
+                   "interval '1 second'")
+    assert target.apply(batched).status == "succeeded"  # resumes, and marks the dead run
+    assert _status(target, run["run_id"])[:2] == ("abandoned", True)
+
+
+def test_reset_marks_expired_runs_abandoned(target: Target, batched: dict[str, Any]) -> None:
+    dead = _ghost_run(target, "globex", expired=True)
+    result = target.cli_inprocess("reset", str(target.plan_file(batched)), "--dsn",
+                                  target.apply_dsn, "--yes")
+    assert result.code == 0, result.text
+    assert _status(target, dead)[:2] == ("abandoned", True)
+
+
 def test_an_unexpected_exception_inside_apply_still_finalises_the_run(
         target: Target, batched: dict[str, Any]) -> None:
     """Issue 9 item 1: a non-Seedc exception (a bug) becomes RuntimeFailure (exit 4), chained
@@ -453,6 +486,29 @@ def test_the_budget_running_out_after_a_write_aborts_with_exit_4_and_resumes(
     assert target.scalar("SELECT count(*) FROM seedc.maintenance") == 0
     assert target.apply(batched).status == "succeeded"
     assert target.counts(batched) == planned_counts(batched)
+
+
+def test_a_regenerated_batch_whose_digest_differs_after_writes_aborts_with_exit_4(
+        target: Target, batched: dict[str, Any]) -> None:
+    plan = json.loads(json.dumps(batched))
+    plan["batches"][3]["rows_digest"] = "0" * len(plan["batches"][3]["rows_digest"])
+    error = target.apply_error(plan)
+    assert isinstance(error, RuntimeFailure)
+    assert error.exit_code == ExitCode.RUNTIME_FAILURE
+    assert error.message.startswith(f"batch {plan['batches'][3]['id']}: rows do not match")
+    assert RESUME in error.message
+    assert len(target.checkpoints(plan)) == 3
+    assert [r["status"] for r in run_rows(target, plan)] == ["aborted"]
+
+
+def test_a_digest_mismatch_before_any_write_is_still_a_refusal(
+        target: Target, batched: dict[str, Any]) -> None:
+    plan = json.loads(json.dumps(batched))
+    plan["batches"][0]["rows_digest"] = "0" * len(plan["batches"][0]["rows_digest"])
+    error = target.apply_error(plan)
+    assert isinstance(error, GuardRefused)
+    assert target.counts(plan) == zero_counts(plan)
+    assert [r["status"] for r in run_rows(target, plan)] == ["refused"]
 
 
 def test_a_verification_failure_aborts_the_run(target: Target,

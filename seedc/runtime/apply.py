@@ -675,7 +675,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
 
 def _stop_check(heartbeat: Heartbeat) -> None:
     if heartbeat.failed:
-        raise RunStopped(f"{heartbeat.failed}; stopped before the next batch; {RESUME}",
+        raise RuntimeFailure(f"{heartbeat.failed}; stopped before the next batch; {RESUME}",
                          rule="a batch commits only under the run's live lease (sessions 1, 4)")
 
 
