@@ -563,6 +563,21 @@ def test_a_locked_table_during_the_purge_fails_within_lock_timeout(
     assert target.counts(plan) == zero_counts(plan)
 
 
+def test_diff_against_a_locked_table_fails_within_lock_timeout(
+        target: Target, tmp_path: Path) -> None:
+    plan = compile_variant(tmp_path / "lock200", [BASELINE_LOCK_200MS])
+    path = target.plan_file(plan)
+    with table_locked(target.admin_dsn, "app.customers", "ACCESS EXCLUSIVE"):
+        started = time.monotonic()
+        result = target.cli("diff", str(path), "--dsn", target.apply_dsn, timeout=30)
+        elapsed = time.monotonic() - started
+    assert elapsed < 0.2 + 10  # lock_ms + interpreter start + regenerating the plan's rows
+    assert result.code == ExitCode.RUNTIME_FAILURE, result.text
+    assert "Traceback" not in result.err
+    assert result.error.startswith("seedc: drift check failed: canceling statement due to "
+                                   "lock timeout [SQLSTATE 55P03]")
+
+
 def test_apply_on_a_database_without_the_control_schema_says_run_db_install(
         pg_db: str, apply_role_dsn: str, tmp_path: Path, batched: dict[str, Any],
         monkeypatch: pytest.MonkeyPatch) -> None:

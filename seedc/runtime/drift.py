@@ -15,7 +15,7 @@ import psycopg
 
 from seedc.errors import GuardRefused, RuntimeFailure
 from seedc.program.evaluate import Program
-from seedc.runtime.db import set_tenant
+from seedc.runtime.db import set_tenant, set_timeouts
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.payload import build_payload
 from seedc.runtime.pii.domains import PiiResolver
@@ -67,7 +67,9 @@ def diff_database(conn: psycopg.Connection, plan: dict[str, Any],
     (a lock held past the session's lock timeout, say) is a RuntimeFailure (exit 4), never a
     traceback (issue 9, issue 10 item 7).
     """
+    timeouts = plan["guards"]["timeouts"]
     try:
+        set_timeouts(conn, timeouts["statement_ms"], timeouts["lock_ms"])
         absent = missing_tables(conn, plan)
     except psycopg.Error as exc:
         raise RuntimeFailure(f"cannot read the database catalog: {exc.diag.message_primary}",
