@@ -48,7 +48,7 @@ from seedc.runtime.state import (
     refuse_drift,
 )
 from seedc.runtime.telemetry import Telemetry, current_trace_ids, get_logger, setup_telemetry
-from seedc.runtime.telemetry.redaction import redact_text
+from seedc.runtime.telemetry.redaction import redact, redact_text
 
 __all__ = ["ApplyOptions", "BatchReport", "RunReport", "apply_plan"]
 
@@ -165,8 +165,7 @@ class _Audit:
             "INSERT INTO seedc.audit (run_id, tenant, environment, event, rule, detail) "
             "VALUES (%s, %s, %s, %s, %s, %s)",
             (self.report.run_id, self.report.tenant, self.report.environment, event, rule,
-             redact_text(json.dumps({"dry_run": self.report.dry_run, **detail},
-                                    sort_keys=True, default=str))))
+             json.dumps(redact({"dry_run": self.report.dry_run, **detail}), sort_keys=True)))
 
     def start(self) -> None:
         r = self.report
@@ -495,7 +494,7 @@ def _as_seedc_error(raised: BaseException, control: psycopg.Connection,
     if isinstance(raised, SeedcError):
         exc = raised
     elif isinstance(raised, psycopg.Error):
-        if control.broken or work.broken or isinstance(raised, psycopg.OperationalError):
+        if control.broken or work.broken or _connection_error(raised):
             exc = _connection_lost("the run", raised)
         else:
             exc = RuntimeFailure(f"database error: {_db_reason(raised)}; {RESUME}",
@@ -508,6 +507,13 @@ def _as_seedc_error(raised: BaseException, control: psycopg.Connection,
     exc.message = redact_text(exc.message)
     exc.details = [redact_text(d) for d in exc.details]
     return exc
+
+
+def _connection_error(exc: psycopg.Error) -> bool:
+    """A lost connection or server (client-side errors carry no SQLSTATE; class 08 is a
+    connection exception; 57P01-57P03 a terminated backend or a server going down)."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def _usable(conn: psycopg.Connection) -> bool:
