@@ -241,13 +241,13 @@ class Heartbeat(threading.Thread):
                            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})")
 
     def _beat(self, conn: psycopg.Connection) -> None:
-        conn.execute("UPDATE seedc.runs SET lease_expires_at = clock_timestamp() + "
-                     "make_interval(secs => %s) WHERE run_id = %s AND status = 'running'",
-                     (self.ttl, self.run_id))
         proof = self.proof
-        if proof is None:
-            return
         try:
+            conn.execute("UPDATE seedc.runs SET lease_expires_at = clock_timestamp() + "
+                         "make_interval(secs => %s) WHERE run_id = %s AND status = 'running'",
+                         (self.ttl, self.run_id))
+            if proof is None:
+                return
             cur = conn.execute(_RENEW, _proof_params(proof, self.ttl))
         except (errors.LockNotAvailable, errors.QueryCanceled):
             return  # a batch holds the lease row FOR SHARE: it proves the lease itself

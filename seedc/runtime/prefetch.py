@@ -170,6 +170,7 @@ def _die_with_parent(parent: int) -> None:
 
 def _serve(parent: int) -> None:
     _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the answer pipe
     try:
