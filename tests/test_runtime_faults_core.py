@@ -530,6 +530,25 @@ def test_a_verification_failure_aborts_the_run(target: Target,
 # --- 7. bounded waits: timeouts on every statement, the control schema, missing tables -----
 
 
+def test_connections_detect_a_dead_peer_and_bound_every_statement(target: Target) -> None:
+    """libpq keepalives and tcp_user_timeout (a frozen network is noticed in ~10 s) and
+    session-level statement/lock timeouts on every connection seedc opens."""
+    with connect(target.apply_dsn, autocommit=True) as conn:
+        params = conn.info.get_parameters()
+        assert params["keepalives"] == "1"
+        assert params["keepalives_idle"] == "5"
+        assert params["keepalives_interval"] == "2"
+        assert params["keepalives_count"] == "3"
+        assert params["tcp_user_timeout"] == "10000"
+        assert params["connect_timeout"] == "10"
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("15s",)
+        assert conn.execute("SHOW lock_timeout").fetchone() == ("5s",)
+    with connect(target.apply_dsn, timeouts=(30000, 200)) as conn:
+        assert conn.execute("SHOW lock_timeout").fetchone() == ("200ms",)
+        conn.rollback()
+        assert conn.execute("SHOW lock_timeout").fetchone() == ("200ms",)  # session-level
+
+
 def test_a_locked_table_during_the_drift_check_fails_within_lock_timeout(
         target: Target, tmp_path: Path) -> None:
     plan = compile_variant(tmp_path / "lock200", [BASELINE_LOCK_200MS])
