@@ -454,9 +454,11 @@ def runs_group(ctx: click.Context, dsn: str | None, limit: int, as_json: bool) -
     ctx.obj["dsn"] = dsn
     if ctx.invoked_subcommand is not None:
         return
+    from seedc.runtime.abandoned import mark_abandoned
     from seedc.runtime.db import connect
 
     with connect(_dsn(dsn), autocommit=True) as conn:
+        mark_abandoned(conn)  # expired `running` rows become `abandoned` (issue 10 item 4)
         rows = conn.execute(
             "SELECT r.run_id::text, r.started_at, r.tenant, r.environment, r.mode, r.dry_run, "
             "r.status, r.rows_written, r.plan_hash, e.uri, e.status FROM seedc.runs r "

@@ -23,9 +23,18 @@ import psycopg
 from psycopg import IsolationLevel, errors
 
 from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
+from seedc.runtime.abandoned import mark_abandoned
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.keys import KeyProvider
-from seedc.runtime.lease import LeaseSettings, cluster_slot, tenant_lease
+from seedc.runtime.lease import (
+    Heartbeat,
+    LeaseProof,
+    LeaseSettings,
+    assert_lease,
+    cluster_slot,
+    quietly,
+    tenant_lease,
+)
 from seedc.runtime.payload import Payload
 from seedc.runtime.prefetch import payloads
 from seedc.runtime.preflight import PRIMARY_RULE, CheckResult, check_primary, run_preflight
@@ -39,10 +48,18 @@ from seedc.runtime.state import (
     refuse_drift,
 )
 from seedc.runtime.telemetry import Telemetry, current_trace_ids, get_logger, setup_telemetry
+from seedc.runtime.telemetry.redaction import redact, redact_text
 
 __all__ = ["ApplyOptions", "BatchReport", "RunReport", "apply_plan"]
 
 RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNotAvailable)
+#: What a stop after writes began tells the operator (issue 10 item 6; session 4).
+RESUME = "checkpointed batches stay; re-run `seedc apply PLAN` in the window to resume"
+
+
+class RunStopped(RuntimeFailure):
+    """A deliberate stop after writes began (budget, digest, verification, lost lease): the
+    run is marked `aborted`, exit 4, resumable from its checkpoints (issue 10 item 6)."""
 
 
 @dataclass
@@ -65,6 +82,7 @@ class ApplyOptions:
     # None: `evidence_factory(None, plan)` (environment and isolated-dev defaults).
     evidence: Callable[[], EvidenceSink] | None = None
     telemetry: Telemetry | None = None  # None: from the OTEL_* environment (off by default)
+    clock: Callable[[], float] = time.monotonic  # the budget's clock (injectable in tests)
 
 
 @dataclass
@@ -72,7 +90,7 @@ class BatchReport:
     id: str
     entity: str
     rows: int
-    status: str  # written | skipped | would-write
+    status: str  # written | skipped | would-write | failed
     retries: int = 0
     seconds: float = 0.0
 
@@ -131,30 +149,38 @@ def _check_evidence(factory: Callable[[], EvidenceSink] | None, dry_run: bool
 
 
 class _Audit:
-    """Audit records and the run row, written on their own autocommit connection."""
+    """Audit records and the run row, written on their own autocommit connection.
 
-    def __init__(self, conn: psycopg.Connection, report: RunReport, tenant_id: str) -> None:
+    Every text it writes goes through `redact_text`: PostgreSQL's messages can quote row values
+    (issue 9 item 7). After the control connection died, `conn` is replaced by a fresh one.
+    """
+
+    def __init__(self, conn: psycopg.Connection, report: RunReport, tenant_id: str,
+                 lease_ttl: int) -> None:
         self.conn, self.report, self.tenant_id = conn, report, tenant_id
+        self.lease_ttl = lease_ttl
 
     def event(self, event: str, rule: str | None = None, **detail: Any) -> None:
         self.conn.execute(
             "INSERT INTO seedc.audit (run_id, tenant, environment, event, rule, detail) "
             "VALUES (%s, %s, %s, %s, %s, %s)",
             (self.report.run_id, self.report.tenant, self.report.environment, event, rule,
-             json.dumps({"dry_run": self.report.dry_run, **detail}, sort_keys=True)))
+             json.dumps(redact({"dry_run": self.report.dry_run, **detail}), sort_keys=True)))
 
     def start(self) -> None:
         r = self.report
         self.conn.execute(
             "INSERT INTO seedc.runs (run_id, plan_hash, tenant, tenant_id, environment, mode, "
-            "dry_run, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'running')",
-            (r.run_id, r.plan_hash, r.tenant, self.tenant_id, r.environment, r.mode, r.dry_run))
+            "dry_run, status, lease_expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 'running', "
+            "clock_timestamp() + make_interval(secs => %s))",
+            (r.run_id, r.plan_hash, r.tenant, self.tenant_id, r.environment, r.mode, r.dry_run,
+             self.lease_ttl))
 
     def finish(self, status: str, detail: str) -> None:
         self.conn.execute(
             "UPDATE seedc.runs SET status = %s, detail = %s, rows_written = %s, "
             "finished_at = clock_timestamp() WHERE run_id = %s",
-            (status, detail[:2000], self.report.rows_written, self.report.run_id))
+            (status, redact_text(detail)[:2000], self.report.rows_written, self.report.run_id))
 
 
 def _backoff(plan: dict[str, Any], attempt: int) -> float:
@@ -164,11 +190,17 @@ def _backoff(plan: dict[str, Any], attempt: int) -> float:
 
 
 def _write_batch(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str, Any],
-                 payload: Payload, run_id: str, dry_run: bool) -> None:
-    """Rows and checkpoint of one batch, in one transaction (a savepoint in a dry run)."""
+                 payload: Payload, run_id: str, dry_run: bool, proof: LeaseProof | None) -> None:
+    """Rows and checkpoint of one batch, in one transaction (a savepoint in a dry run).
+
+    Its first statement proves the run still holds the tenant lease (row locked FOR SHARE), so
+    a lapsed lease never commits a batch (issue 10 item 2).
+    """
     sql = batch["sql"]
     timeouts = plan["guards"]["timeouts"]
     with conn.transaction():
+        if proof is not None:
+            assert_lease(conn, proof, lock_row=not dry_run)
         conn.execute("SELECT set_config('statement_timeout', %s, true), "
                      "set_config('lock_timeout', %s, true)",
                      (str(timeouts["statement_ms"]), str(timeouts["lock_ms"])))
@@ -197,33 +229,77 @@ def _write_batch(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str
                     rule="checkpoint written with the data, exactly one row")
 
 
+def _db_reason(exc: psycopg.Error) -> str:
+    """PostgreSQL's reason without `message_detail` (which quotes row values, e.g. a CPF in a
+    unique violation): the primary message, the constraint's name and the SQLSTATE only
+    (issue 9 item 7)."""
+    primary = exc.diag.message_primary or type(exc).__name__
+    constraint = exc.diag.constraint_name
+    reason = primary + (f" (constraint {constraint})" if constraint else "")
+    return redact_text(reason) + (f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else "")
+
+
 def _write_with_retries(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str, Any],
-                        payload: Payload, run_id: str, dry_run: bool) -> int:
-    """Retry serialization failures and lock timeouts with backoff and jitter, bounded."""
+                        payload: Payload, run_id: str, dry_run: bool, proof: LeaseProof | None,
+                        item: BatchReport) -> None:
+    """Retry serialization failures and lock timeouts with backoff and jitter, bounded; each
+    retry is logged (`batch.retry`) and counted in `item.retries` (session 19)."""
     limit = plan["guards"]["rate_limit"]["backoff"]["max_retries"]
+    log = get_logger("seedc.apply")
     for attempt in range(limit + 1):
         try:
-            _write_batch(conn, plan, batch, payload, run_id, dry_run)
-            return attempt
+            _write_batch(conn, plan, batch, payload, run_id, dry_run, proof)
+            return
         except RETRYABLE as exc:
+            if conn.broken:
+                raise _connection_lost("batch " + batch["id"], exc) from None
             if attempt == limit:
                 raise RuntimeFailure(
                     f"batch {batch['id']}: still failing after {limit} retries: "
-                    f"{exc.diag.message_primary}", rule="bounded retries (session 19)") from None
-            time.sleep(_backoff(plan, attempt))
+                    f"{_db_reason(exc)} ({batch['table']}); {RESUME}",
+                    rule="bounded retries (session 19)") from None
+            wait = _backoff(plan, attempt)
+            item.retries = attempt + 1
+            log.warning("batch.retry", batch=batch["id"], attempt=attempt + 1,
+                        wait_ms=int(wait * 1000), sqlstate=exc.sqlstate)
+            time.sleep(wait)
         except psycopg.Error as exc:
+            if conn.broken:
+                raise _connection_lost("batch " + batch["id"], exc) from None
             raise RuntimeFailure(
                 f"batch {batch['id']} ({batch['table']}) failed and was rolled back: "
-                f"{exc.diag.message_primary or type(exc).__name__}"
-                + (f" ({exc.diag.message_detail})" if exc.diag.message_detail else ""),
+                f"{_db_reason(exc)}; {RESUME}",
                 rule="each batch commits with its checkpoint or not at all; re-apply resumes "
                      "(session 4)") from None
-    return limit
+
+
+def _connection_lost(step: str, exc: BaseException) -> RuntimeFailure:
+    """One clear message for a connection that died under the run (server restart, network)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return RuntimeFailure(
+        f"lost the database connection during {step} ({redact_text(first)}); the open "
+        f"transaction was rolled back; {RESUME}",
+        rule="a run never outlives its connection: stop, mark it failed (issue 10)")
+
+
+@contextmanager
+def _step(name: str, conn: psycopg.Connection) -> Iterator[None]:
+    """A database error in a step outside batches (drift check, purge) as one RuntimeFailure
+    naming the step; timeouts bound its waits (issue 10 item 7)."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        if conn.broken:
+            raise _connection_lost(name, exc) from None
+        raise RuntimeFailure(f"{name} failed and was rolled back: {_db_reason(exc)}; {RESUME}",
+                             rule="every statement runs under the plan's statement and lock "
+                                  "timeouts (session 5)") from None
 
 
 def _purge(conn: psycopg.Connection, plan: dict[str, Any], dry_run: bool) -> None:
     """Load/dr re-create their dataset: delete the tenant's rows (children first) and
-    checkpoints, in one transaction (session 7)."""
+    checkpoints, in one transaction (session 7). The session's lock and statement timeouts
+    bound its waits."""
     with conn.transaction():
         set_tenant(conn, plan["tenant_id"], local=True)
         for entity in reversed(plan["entities"]):
@@ -231,6 +307,23 @@ def _purge(conn: psycopg.Connection, plan: dict[str, Any], dry_run: bool) -> Non
         if not dry_run:
             conn.execute("DELETE FROM seedc.checkpoints WHERE tenant_id = %s "
                          "AND environment = %s", (plan["tenant_id"], plan["environment"]))
+
+
+def _clear_stale_maintenance(conn: psycopg.Connection, plan: dict[str, Any], run_id: str,
+                             audit: _Audit) -> None:
+    """Whoever holds the tenant lease clears a maintenance flag left by a run that is gone
+    (killed mid-verification, say): the lease is exclusive, so its holder is not running
+    under a live lease (issue 10 item 3; session 16). Audited."""
+    rows = conn.execute(
+        "DELETE FROM seedc.maintenance m WHERE m.tenant_id = %s AND m.environment = %s AND "
+        "m.run_id <> %s AND NOT EXISTS (SELECT 1 FROM seedc.leases l WHERE l.tenant_id = "
+        "m.tenant_id AND l.environment = m.environment AND l.run_id = m.run_id AND "
+        "l.expires_at > clock_timestamp()) RETURNING m.run_id::text, m.since",
+        (plan["tenant_id"], plan["environment"], run_id)).fetchall()
+    for stale_run, since in rows:
+        audit.event("maintenance.cleared",
+                    "a stale maintenance flag is cleared by the next lease holder (session 16)",
+                    stale_run_id=stale_run, since=since.isoformat())
 
 
 @contextmanager
@@ -247,8 +340,8 @@ def _maintenance(conn: psycopg.Connection, plan: dict[str, Any], run_id: str,
     try:
         yield
     finally:
-        conn.execute("DELETE FROM seedc.maintenance WHERE tenant_id = %s AND environment = %s",
-                     (plan["tenant_id"], plan["environment"]))
+        quietly(conn, "DELETE FROM seedc.maintenance WHERE tenant_id = %s AND environment = %s "
+                "AND run_id = %s", (plan["tenant_id"], plan["environment"], run_id))
 
 
 def _verify(conn: psycopg.Connection, plan: dict[str, Any],
@@ -258,16 +351,17 @@ def _verify(conn: psycopg.Connection, plan: dict[str, Any],
     if not in_transaction:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
     try:
-        with snapshot:
+        with _step("verification", conn), snapshot:
             set_tenant(conn, plan["tenant_id"], local=True)
             problems = compare(expected, database_digests(conn, plan))
     finally:
-        if not in_transaction:
+        if not in_transaction and not conn.broken:
             conn.isolation_level = IsolationLevel.SERIALIZABLE
     if problems:
-        raise RuntimeFailure("verification failed: the tables do not hold exactly the planned "
-                             "rows", rule="verify on the primary in one snapshot (session 18)",
-                             details=problems)
+        raise RunStopped("verification failed: the tables do not hold exactly the planned "
+                         f"rows; the run is aborted; {RESUME} after fixing the cause",
+                         rule="verify on the primary in one snapshot (session 18)",
+                         details=problems)
 
 
 def evidence_factory(uri: str | None, plan: dict[str, Any],
@@ -305,53 +399,160 @@ def evidence_factory(uri: str | None, plan: dict[str, Any],
     return build
 
 
+def _control_schema(control: psycopg.Connection) -> None:
+    """The control schema must be installed and current before a run row can be written."""
+    row = control.execute(
+        "SELECT to_regclass('seedc.runs') IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute "
+        "WHERE attrelid = to_regclass('seedc.runs') AND attname = 'lease_expires_at' "
+        "AND NOT attisdropped)").fetchone()
+    if row is None or not row[0] or not row[1]:
+        raise GuardRefused(
+            "seedc's control schema is " + ("missing" if not (row and row[0]) else "outdated")
+            + " in this database: run `seedc db install --dsn ADMIN_DSN --apply-role ROLE` "
+            "first", rule="control schema installed by an admin (DESIGN: the runtime)")
+
+
 def apply_plan(plan: dict[str, Any], dsn: str, keys: KeyProvider,
                options: ApplyOptions | None = None) -> RunReport:
-    """Apply a verified plan as the connecting role; raises SeedcError on refusal/failure."""
+    """Apply a verified plan as the connecting role; raises SeedcError on refusal/failure.
+
+    Whatever fails inside — a guard, a batch, a lost connection, an unexpected bug — the run
+    row is finalised (`refused`, `failed` or `aborted`, never left `running`; from a fresh
+    connection when the control one died) and the evidence is published where the store is
+    reachable. Database errors and unexpected exceptions are raised as RuntimeFailure (exit
+    4), chained to the original (issue 9 item 1, issue 10 item 1).
+    """
     options = options or ApplyOptions()
     started = time.monotonic()
     report = RunReport(str(uuid.uuid4()), plan["plan_hash"], plan["tenant"],
                        plan["environment"], plan["mode"], options.dry_run)
+    timeouts = plan["guards"]["timeouts"]
     control = connect(dsn, autocommit=True, application="seedc-control")
-    work = connect(dsn, autocommit=False, application="seedc-apply")
+    try:
+        work = connect(dsn, autocommit=False, application="seedc-apply",
+                       timeouts=(timeouts["statement_ms"], timeouts["lock_ms"]))
+    except BaseException:
+        control.close()
+        raise
     work.isolation_level = IsolationLevel.SERIALIZABLE
-    audit = _Audit(control, report, plan["tenant_id"])
+    audit = _Audit(control, report, plan["tenant_id"], options.lease.lease_ttl_s)
+    heartbeat = Heartbeat(dsn, report.run_id, options.lease.lease_ttl_s,
+                          min(options.lease.heartbeat_s, options.lease.lease_ttl_s / 3))
     tel = options.telemetry or setup_telemetry()
     log = get_logger("seedc.apply")
+    started_row = False
     try:
         with tel.run_span(report):
             log.info("run.start", plan_hash=plan["plan_hash"], dry_run=options.dry_run)
             try:
                 _refuse_standby(control, plan, report)
+                _control_schema(control)
                 audit.start()
+                started_row = True
+                heartbeat.start()
                 audit.event("start", plan_hash=plan["plan_hash"])
-                _run(plan, dsn, keys, options, report, control, work, audit, tel)
+                for gone in mark_abandoned(control, plan["environment"]):
+                    log.warning("run.abandoned", run_id=gone)
+                _run(plan, dsn, keys, options, report, control, work, audit, tel, heartbeat)
                 audit.finish(report.status, report.message)
                 audit.event(report.status, rows_written=report.rows_written)
-            except SeedcError as exc:
-                report.status = "refused" if isinstance(exc, GuardRefused) else "failed"
+            except BaseException as raised:
+                exc = _as_seedc_error(raised, control, work)
+                report.status = ("refused" if isinstance(exc, GuardRefused) else
+                                 "aborted" if isinstance(exc, RunStopped) else "failed")
                 report.message = exc.render()
-                rule, message, details = exc.rule, exc.message, exc.details
-                _safe(lambda: audit.finish(report.status, report.message))
-                _safe(lambda: audit.event(report.status, rule, message=message,
-                                          details=details))
-                log.error("run." + report.status, rule=rule, reason=message)
+                if started_row:
+                    _finalise(dsn, audit, report, exc)
+                log.error("run." + report.status, rule=exc.rule, reason=exc.message)
                 exc.report = report  # type: ignore[attr-defined]
-                _publish(plan, options, report, control, started)
-                raise
-            _publish(plan, options, report, control, started)
+                _publish_after_failure(plan, options, report, audit, started, exc)
+                if exc is raised:
+                    raise
+                if not isinstance(raised, Exception):
+                    raise  # KeyboardInterrupt, SystemExit: as they are, after the cleanup
+                raise exc from raised
+            _publish(plan, options, report, audit.conn, started)
             log.info("run." + report.status, rows_written=report.rows_written,
                      seconds=round(report.seconds, 3))
             return report
     finally:
+        heartbeat.stop.set()
+        if heartbeat.is_alive():
+            heartbeat.join(timeout=5)
         work.close()
         control.close()
+        if audit.conn is not control:
+            audit.conn.close()
         if options.telemetry is None:
             tel.shutdown()
 
 
+def _as_seedc_error(raised: BaseException, control: psycopg.Connection,
+                    work: psycopg.Connection) -> SeedcError:
+    """The error to report: a SeedcError as it is (its text redacted), a database error as
+    one RuntimeFailure line, anything else as an unexpected RuntimeFailure (exit 4)."""
+    if isinstance(raised, SeedcError):
+        exc = raised
+    elif isinstance(raised, psycopg.Error):
+        if control.broken or work.broken or _connection_error(raised):
+            exc = _connection_lost("the run", raised)
+        else:
+            exc = RuntimeFailure(f"database error: {_db_reason(raised)}; {RESUME}",
+                                 rule="unexpected database error (issue 9)")
+    else:
+        first = str(raised).strip().splitlines()[0] if str(raised).strip() else ""
+        exc = RuntimeFailure(f"unexpected {type(raised).__name__}"
+                             + (f": {first}" if first else "") + f"; the run is marked "
+                             f"failed; {RESUME}", rule="unexpected error (a bug: report it)")
+    exc.message = redact_text(exc.message)
+    exc.details = [redact_text(d) for d in exc.details]
+    return exc
+
+
+def _connection_error(exc: psycopg.Error) -> bool:
+    """A lost connection or server (client-side errors carry no SQLSTATE; class 08 is a
+    connection exception; 57P01-57P03 a terminated backend or a server going down)."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+def _usable(conn: psycopg.Connection) -> bool:
+    return not (conn.closed or conn.broken)
+
+
+def _finalise(dsn: str, audit: _Audit, report: RunReport, exc: SeedcError) -> None:
+    """Mark the run row and audit it; on a fresh connection when the control one is gone.
+    When the database itself is unreachable the row stays `running` until its lease expires
+    and the next run marks it `abandoned`."""
+    if not _usable(audit.conn):
+        try:
+            audit.conn = connect(dsn, autocommit=True, application="seedc-control")
+        except SeedcError:
+            get_logger("seedc.apply").error("run.unrecorded", run_id=report.run_id)
+            return
+    _safe(lambda: audit.finish(report.status, report.message))
+    _safe(lambda: audit.event(report.status, exc.rule, message=exc.message,
+                              details=exc.details))
+
+
+def _publish_after_failure(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
+                           audit: _Audit, started: float, exc: SeedcError) -> None:
+    """Evidence of a failed run too; a publishing failure is added to the run's error rather
+    than replacing it (the evidence is then kept unsent, see evidence/publish.py)."""
+    conn = audit.conn if _usable(audit.conn) else None
+    status = report.status
+    try:
+        _publish(plan, options, report, conn, started)
+    except SeedcError as failure:
+        report.status = status
+        exc.details = [*exc.details, "evidence: " + redact_text(failure.message)]
+        report.message = exc.render()
+        if conn is not None:
+            _safe(lambda: audit.finish(report.status, report.message))
+
+
 def _publish(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
-             control: psycopg.Connection, started: float) -> None:
+             control: psycopg.Connection | None, started: float) -> None:
     """Sign and store the run's evidence when the store passed its check (never on dry runs).
 
     A report that cannot be stored fails the run (exit 4); it is kept locally and indexed.
@@ -373,10 +574,11 @@ def _publish(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
             trace_id=trace_id, span_id=span_id)
     except SeedcError as exc:
         report.status = "failed"
-        report.message = exc.render()
-        _safe(lambda: control.execute(
-            "UPDATE seedc.runs SET status = 'failed', detail = %s WHERE run_id = %s",
-            (report.message[:2000], report.run_id)))
+        report.message = redact_text(exc.render())
+        if control is not None:
+            _safe(lambda: control.execute(
+                "UPDATE seedc.runs SET status = 'failed', detail = %s WHERE run_id = %s",
+                (report.message[:2000], report.run_id)))
         exc.report = report  # type: ignore[attr-defined]
         raise
 
@@ -405,7 +607,7 @@ def _refuse_standby(control: psycopg.Connection, plan: dict[str, Any],
 
 def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOptions,
          report: RunReport, control: psycopg.Connection, work: psycopg.Connection,
-         audit: _Audit, tel: Telemetry) -> None:
+         audit: _Audit, tel: Telemetry, heartbeat: Heartbeat) -> None:
     with tel.preflight_span():
         report.checks += run_preflight(control, plan)
         env_file = getattr(keys, "path", Path(".env.local"))
@@ -431,10 +633,13 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
     _refuse_failed(report.checks)
     assert key is not None
     set_tenant(control, plan["tenant_id"], local=False)
+    set_tenant(work, plan["tenant_id"], local=False)  # RLS on seedc.leases for the lease proof
+    work.commit()
     settings = options.lease
     with cluster_slot(control, plan["environment"], plan["tenant"], report.run_id, settings), \
             tenant_lease(control, dsn, plan["tenant_id"], plan["environment"], report.run_id,
-                         settings) as heartbeat:
+                         settings, heartbeat=heartbeat, tenant=plan["tenant"]):
+        _clear_stale_maintenance(control, plan, report.run_id, audit)
         checkpoints = load_checkpoints(control, plan["tenant_id"], plan["environment"])
         divergent = check_checkpoints(plan, checkpoints)
         resuming = bool(checkpoints) and not divergent
@@ -448,11 +653,12 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
         outer = work.transaction(force_rollback=True) if options.dry_run else nullcontext()
         with outer:
             if recreate:
-                _purge(work, plan, options.dry_run)
+                with _step("purge", work):
+                    _purge(work, plan, options.dry_run)
                 audit.event("purge", "load/dr re-create their dataset (session 7)")
                 checkpoints = {}
             else:
-                with work.transaction():
+                with _step("drift check", work), work.transaction():
                     set_tenant(work, plan["tenant_id"], local=True)
                     refuse_drift(compare(expected_digests(plan, checkpoints),
                                          database_digests(work, plan)))
@@ -467,15 +673,22 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
             with _maintenance(control, plan, report.run_id, options.dry_run):
                 # the budget counts the run's own work, not time queued for a slot or lease
                 _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
-                         time.monotonic(), tel)
+                         options.clock(), tel, began=recreate)
         report.status = "succeeded"
         report.message = (f"dry run: would write {report.rows_written} rows (rolled back)"
                           if options.dry_run else f"wrote {report.rows_written} rows")
 
 
+def _stop_check(heartbeat: Heartbeat) -> None:
+    if heartbeat.failed:
+        raise RuntimeFailure(f"{heartbeat.failed}; stopped before the next batch; {RESUME}",
+                         rule="a batch commits only under the run's live lease (sessions 1, 4)")
+
+
 def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
              work: psycopg.Connection, checkpoints: dict[str, Any], key: bytes,
-             heartbeat: Any, work_started: float, tel: Telemetry) -> None:
+             heartbeat: Heartbeat, work_started: float, tel: Telemetry, began: bool) -> None:
+    """Write the batches in order; any stop after writes began is `RunStopped` (exit 4)."""
     log = get_logger("seedc.apply")
     warned = False
     expected = expected_digests(plan, checkpoints)
@@ -484,21 +697,32 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
     todo = [b for b in plan["batches"] if b["id"] not in checkpoints]
     with payloads(plan, key, todo, options.workers) as built:
         for index, batch in enumerate(plan["batches"], start=1):
-            if heartbeat.failed:
-                raise RuntimeFailure(f"lease heartbeat failed: {heartbeat.failed}")
+            _stop_check(heartbeat)
             if batch["id"] in checkpoints:
                 item = BatchReport(batch["id"], batch["entity"], batch["row_count"], "skipped")
             else:
                 with tel.batch_span(batch, report):
                     t0 = time.monotonic()
-                    payload = next(built)
-                    retries = _write_with_retries(work, plan, batch, payload, report.run_id,
-                                                  options.dry_run)
+                    item = BatchReport(batch["id"], batch["entity"], batch["row_count"],
+                                       "would-write" if options.dry_run else "written")
+                    try:
+                        payload = next(built)
+                        item.rows = payload.rows
+                        _write_with_retries(work, plan, batch, payload, report.run_id,
+                                            options.dry_run, heartbeat.proof, item)
+                    except BaseException as exc:
+                        item.status = "failed"
+                        item.seconds = time.monotonic() - t0
+                        report.batches.append(item)
+                        log.error("batch.failed", batch=batch["id"], entity=batch["entity"],
+                                  retries=item.retries)
+                        if isinstance(exc, GuardRefused) and (began or report.rows_written):
+                            raise RunStopped(f"{exc.message}; the run is aborted; {RESUME}",
+                                             rule=exc.rule, details=exc.details) from None
+                        raise
                     expected[batch["entity"]].add(payload.rows, payload.digest)
                     report.rows_written += payload.rows
-                    item = BatchReport(batch["id"], batch["entity"], payload.rows,
-                                       "would-write" if options.dry_run else "written",
-                                       retries, time.monotonic() - t0)
+                    item.seconds = time.monotonic() - t0
                     tel.record_batch(item.rows, item.seconds, item.retries,
                                      entity=item.entity, status=item.status)
                     log.info("batch." + item.status.replace("-", "_"), entity=item.entity,
@@ -507,14 +731,16 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
             report.batches.append(item)
             if options.on_batch:
                 options.on_batch(item, index, total)
-            spent = time.monotonic() - work_started
+            spent = options.clock() - work_started
             if not warned and spent > 0.8 * max_seconds:
                 warned = True
                 log.warning("budget.80_percent", spent_seconds=round(spent, 1),
                             max_seconds=max_seconds)  # alert at 80 % (session 16)
-            if spent > max_seconds:
-                raise GuardRefused(
-                    f"budget exhausted: {max_seconds} s spent after batch {batch['id']}; "
-                    "checkpoints keep what committed, adjust the manifest and resume",
+            if spent > max_seconds and index < total:
+                raise RunStopped(
+                    f"budget exhausted: {max_seconds} s spent after batch {batch['id']} "
+                    f"({report.rows_written} rows written); the run is aborted; {RESUME} "
+                    "(or adjust the manifest's budget)",
                     rule="abort at 100% of budget (sessions 7, 16)")
+        _stop_check(heartbeat)
         _verify(work, plan, expected, in_transaction=options.dry_run)

@@ -1,7 +1,9 @@
-"""Connections as the runtime needs them: UTC, ISO dates, named, one role.
+"""Connections as the runtime needs them: UTC, ISO dates, named, one role, bounded waits.
 
 Session settings make PostgreSQL print values exactly as the plan encodes them (timestamps in
-UTC with `+00`, ISO dates), so rows read back compare byte for byte.
+UTC with `+00`, ISO dates), so rows read back compare byte for byte. Every connection detects a
+dead peer in seconds (TCP keepalives and `tcp_user_timeout`), and every statement runs under a
+statement and lock timeout, so no step of a run can wait unboundedly (issue 10, session 5).
 """
 
 from __future__ import annotations
@@ -11,25 +13,45 @@ from psycopg import sql
 
 from seedc.errors import GuardRefused
 
-__all__ = ["connect", "set_tenant"]
+__all__ = ["CONTROL_TIMEOUTS", "connect", "set_tenant", "set_timeouts"]
 
 SESSION = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3"
+#: (statement_ms, lock_ms) for seedc's own short control statements (audit, lease, slot).
+CONTROL_TIMEOUTS = (15000, 5000)
 
 
 def connect(
-    dsn: str, *, autocommit: bool = False, application: str = "seedc"
+    dsn: str, *, autocommit: bool = False, application: str = "seedc",
+    timeouts: tuple[int, int] | None = CONTROL_TIMEOUTS,
 ) -> psycopg.Connection:
-    """Open a connection with seedc's session settings; unreachable servers are refusals."""
+    """Open a connection with seedc's session settings; unreachable servers are refusals.
+
+    `timeouts` is (statement_ms, lock_ms) for the whole session (None keeps the server's).
+    """
     try:
+        # a dead server or network is noticed within ~10 s instead of the kernel's ~2 hours
         conn = psycopg.connect(dsn, autocommit=True, application_name=application,
-                               connect_timeout=10)
+                               connect_timeout=10, keepalives=1, keepalives_idle=5,
+                               keepalives_interval=2, keepalives_count=3,
+                               tcp_user_timeout=10000)
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreachable"
         raise GuardRefused(f"cannot connect to the database: {first}",
                            rule="the target must be reachable before any write") from None
     conn.execute(SESSION)
+    if timeouts is not None:
+        set_timeouts(conn, *timeouts)
     conn.autocommit = autocommit
     return conn
+
+
+def set_timeouts(conn: psycopg.Connection, statement_ms: int, lock_ms: int) -> None:
+    """Session-level `statement_timeout` and `lock_timeout` (values bound, never spliced)."""
+    conn.execute("SELECT set_config('statement_timeout', %s, false), "
+                 "set_config('lock_timeout', %s, false)", (str(int(statement_ms)),
+                                                           str(int(lock_ms))))
+    if not conn.autocommit:
+        conn.commit()
 
 
 def set_tenant(conn: psycopg.Connection, tenant_id: str, *, local: bool) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 
 import psycopg
 
+from seedc.errors import GuardRefused, RuntimeFailure
 from seedc.program.evaluate import Program
-from seedc.runtime.db import set_tenant
+from seedc.runtime.db import set_tenant, set_timeouts
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.payload import build_payload
 from seedc.runtime.pii.domains import PiiResolver
@@ -50,9 +51,44 @@ def _keyed(lines: list[bytes]) -> dict[str, bytes]:
             for line in lines}
 
 
+def missing_tables(conn: psycopg.Connection, plan: dict[str, Any]) -> list[str]:
+    """The plan's target tables this database lacks (schema or table not there)."""
+    tables = [e["table"] for e in plan["entities"]]
+    rows = conn.execute("SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NULL",
+                        (tables,)).fetchall()
+    return [r[0] for r in rows]
+
+
 def diff_database(conn: psycopg.Connection, plan: dict[str, Any],
                   keys: KeyProvider) -> DriftReport:
-    """Compare every planned row (resolved) with the tenant's rows in the database."""
+    """Compare every planned row (resolved) with the tenant's rows in the database.
+
+    A target table that does not exist is a refusal naming it (exit 3); a read that fails
+    (a lock held past the session's lock timeout, say) is a RuntimeFailure (exit 4), never a
+    traceback (issue 9, issue 10 item 7).
+    """
+    timeouts = plan["guards"]["timeouts"]
+    try:
+        set_timeouts(conn, timeouts["statement_ms"], timeouts["lock_ms"])
+        absent = missing_tables(conn, plan)
+    except psycopg.Error as exc:
+        raise RuntimeFailure(f"cannot read the database catalog: {exc.diag.message_primary}",
+                             rule="drift is read from the target (session 8)") from None
+    if absent:
+        raise GuardRefused(
+            f"the database lacks the plan's table(s) {', '.join(absent)}: apply the "
+            "application's migrations first (or check --dsn)",
+            rule="the target schema matches the plan (session 11)")
+    try:
+        return _diff(conn, plan, keys)
+    except psycopg.Error as exc:
+        raise RuntimeFailure(
+            f"drift check failed: {exc.diag.message_primary or type(exc).__name__} "
+            f"[SQLSTATE {exc.sqlstate}]",
+            rule="every statement runs under a statement and lock timeout (session 5)") from None
+
+
+def _diff(conn: psycopg.Connection, plan: dict[str, Any], keys: KeyProvider) -> DriftReport:
     key = keys.fetch(plan)
     resolver = PiiResolver(key.key, plan["keys"]["algorithm"])
     program = Program.from_json(plan["program"])

@@ -18,7 +18,7 @@ from seedc.runtime.db import connect
 
 __all__ = ["CONTROL_VERSION", "grant_apply_role", "install_app_schema", "install_control"]
 
-CONTROL_VERSION = 1
+CONTROL_VERSION = 3
 _GRANTS = {
     "runs": "SELECT, INSERT, UPDATE",
     "audit": "INSERT",

@@ -11,6 +11,7 @@ import json
 import uuid
 from typing import Any
 
+from seedc.runtime.abandoned import mark_abandoned
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.lease import LeaseSettings, tenant_lease
 
@@ -24,6 +25,7 @@ def reset_tenant(plan: dict[str, Any], dsn: str, settings: LeaseSettings) -> dic
     with connect(dsn, autocommit=True, application="seedc-reset") as control, \
             connect(dsn, application="seedc-reset") as work:
         set_tenant(control, plan["tenant_id"], local=False)
+        mark_abandoned(control, plan["environment"])  # runs that died stay visible (issue 10)
         with tenant_lease(control, dsn, plan["tenant_id"], plan["environment"], run_id,
                           settings), work.transaction():
             set_tenant(work, plan["tenant_id"], local=True)

@@ -272,7 +272,16 @@ class LocalFolderStore:
     def __repr__(self) -> str:
         return f"LocalFolderStore({str(self.path)!r})"
 
+    def _not_a_folder(self) -> str | None:
+        """What is wrong when the path exists but is not a folder (issue 10 item 9)."""
+        if self.path.exists() and not self.path.is_dir():
+            return f"evidence path {self.path} is a file, expected a folder"
+        return None
+
     def check_writable(self) -> None:
+        wrong = self._not_a_folder()
+        if wrong:
+            raise GuardRefused(wrong, rule=_RULE)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             fd, probe = tempfile.mkstemp(dir=self.path, prefix=".probe-")
@@ -291,6 +300,9 @@ class LocalFolderStore:
 
     def put(self, name: str, data: bytes) -> StoredEvidence:
         _check_name(name)
+        wrong = self._not_a_folder()
+        if wrong:
+            raise RuntimeFailure(wrong, rule=_RULE)
         final = self.path / name
         tmp: str | None = None
         try:
