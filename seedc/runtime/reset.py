@@ -2,7 +2,8 @@
 
 The escape hatch after drift, a divergent checkpoint or a key rotation (session 8): under the
 tenant lease, in one transaction, delete the tenant's rows from the plan's tables (children
-first) and its checkpoints, and audit it.
+first, one set-based statement per table: seedc/runtime/purge.py), its checkpoints and its
+maintenance flag, and audit it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from seedc.runtime.abandoned import mark_abandoned
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.lease import LeaseSettings, tenant_lease
+from seedc.runtime.purge import purge_tenant
 
 __all__ = ["reset_tenant"]
 
@@ -21,7 +23,6 @@ __all__ = ["reset_tenant"]
 def reset_tenant(plan: dict[str, Any], dsn: str, settings: LeaseSettings) -> dict[str, int]:
     """Delete the tenant's rows and checkpoints; returns rows deleted per table."""
     run_id = str(uuid.uuid4())
-    deleted: dict[str, int] = {}
     with connect(dsn, autocommit=True, application="seedc-reset") as control, \
             connect(dsn, application="seedc-reset") as work:
         set_tenant(control, plan["tenant_id"], local=False)
@@ -29,12 +30,7 @@ def reset_tenant(plan: dict[str, Any], dsn: str, settings: LeaseSettings) -> dic
         with tenant_lease(control, dsn, plan["tenant_id"], plan["environment"], run_id,
                           settings), work.transaction():
             set_tenant(work, plan["tenant_id"], local=True)
-            for entity in reversed(plan["entities"]):
-                cur = work.execute(entity["sql"]["purge"])
-                deleted[entity["table"]] = cur.rowcount
-            cur = work.execute("DELETE FROM seedc.checkpoints WHERE tenant_id = %s AND "
-                               "environment = %s", (plan["tenant_id"], plan["environment"]))
-            deleted["seedc.checkpoints"] = cur.rowcount
+            deleted = purge_tenant(work, plan, dry_run=False)
             work.execute("DELETE FROM seedc.maintenance WHERE tenant_id = %s AND "
                          "environment = %s", (plan["tenant_id"], plan["environment"]))
         control.execute(

@@ -1,0 +1,1 @@
+"""Fixtures of the fault-injection suite (see test_faults.py)."""
