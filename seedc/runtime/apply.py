@@ -38,6 +38,8 @@ from seedc.runtime.lease import (
 from seedc.runtime.payload import Payload
 from seedc.runtime.prefetch import payloads
 from seedc.runtime.preflight import PRIMARY_RULE, CheckResult, check_primary, run_preflight
+from seedc.runtime.purge import purge_tenant
+from seedc.runtime.schema_checks import unindexed_foreign_keys
 from seedc.runtime.state import (
     EntityDigest,
     check_checkpoints,
@@ -294,19 +296,6 @@ def _step(name: str, conn: psycopg.Connection) -> Iterator[None]:
         raise RuntimeFailure(f"{name} failed and was rolled back: {_db_reason(exc)}; {RESUME}",
                              rule="every statement runs under the plan's statement and lock "
                                   "timeouts (session 5)") from None
-
-
-def _purge(conn: psycopg.Connection, plan: dict[str, Any], dry_run: bool) -> None:
-    """Load/dr re-create their dataset: delete the tenant's rows (children first) and
-    checkpoints, in one transaction (session 7). The session's lock and statement timeouts
-    bound its waits."""
-    with conn.transaction():
-        set_tenant(conn, plan["tenant_id"], local=True)
-        for entity in reversed(plan["entities"]):
-            conn.execute(entity["sql"]["purge"])
-        if not dry_run:
-            conn.execute("DELETE FROM seedc.checkpoints WHERE tenant_id = %s "
-                         "AND environment = %s", (plan["tenant_id"], plan["environment"]))
 
 
 def _clear_stale_maintenance(conn: psycopg.Connection, plan: dict[str, Any], run_id: str,
@@ -631,6 +620,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
     for check in report.checks:
         audit.event("preflight", check.rule, check=check.name, ok=check.ok, detail=check.detail)
     _refuse_failed(report.checks)
+    _warn_unindexed_foreign_keys(control, plan, audit)
     assert key is not None
     set_tenant(control, plan["tenant_id"], local=False)
     set_tenant(work, plan["tenant_id"], local=False)  # RLS on seedc.leases for the lease proof
@@ -651,11 +641,15 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                                details=divergent)
         # A dry run does everything below — purge included — in one transaction rolled back.
         outer = work.transaction(force_rollback=True) if options.dry_run else nullcontext()
+        # the budget counts the run's own work (purge included, issue 10), not time queued
+        # for a slot or lease
+        work_started = options.clock()
         with outer:
             if recreate:
                 with _step("purge", work):
-                    _purge(work, plan, options.dry_run)
-                audit.event("purge", "load/dr re-create their dataset (session 7)")
+                    deleted = purge_tenant(work, plan, dry_run=options.dry_run)
+                audit.event("purge", "load/dr re-create their dataset (session 7)",
+                            deleted=deleted)
                 checkpoints = {}
             else:
                 with _step("drift check", work), work.transaction():
@@ -671,12 +665,23 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                                   for b in plan["batches"]]
                 return
             with _maintenance(control, plan, report.run_id, options.dry_run):
-                # the budget counts the run's own work, not time queued for a slot or lease
                 _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
-                         options.clock(), tel, began=recreate)
+                         work_started, tel, began=recreate)
         report.status = "succeeded"
         report.message = (f"dry run: would write {report.rows_written} rows (rolled back)"
                           if options.dry_run else f"wrote {report.rows_written} rows")
+
+
+def _warn_unindexed_foreign_keys(conn: psycopg.Connection, plan: dict[str, Any],
+                                 audit: _Audit) -> None:
+    """Advice, not a guard: unindexed foreign-key columns make purge and reset scan the child
+    table once per deleted parent row (issue 10); say so in the log and the audit trail."""
+    lines = unindexed_foreign_keys(conn, [e["table"] for e in plan["entities"]])
+    if lines:
+        get_logger("seedc.apply").warning("preflight.unindexed_foreign_keys", count=len(lines),
+                                          detail=lines)
+        audit.event("warning", "index foreign-key columns of target tables (issue 10)",
+                    unindexed_fk_columns=lines)
 
 
 def _stop_check(heartbeat: Heartbeat) -> None:
