@@ -120,7 +120,7 @@ def load_yaml(path: Path) -> Source:
     (directives, tags, depth, aliases, numbers) so the composer only sees bounded plain data.
     """
     try:
-        with path.open("rb") as handle:
+        with path.open("rb") as handle:  # never more than the limit, whatever the file
             raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None

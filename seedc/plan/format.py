@@ -83,11 +83,12 @@ def _wrong_types(plan: dict[str, Any]) -> list[str]:
 def read_plan(path: Path) -> dict[str, Any]:
     """Load and verify a plan file."""
     try:
+        too_big = path.stat().st_size > MAX_PLAN_BYTES
         with path.open("rb") as handle:
-            raw = handle.read(MAX_PLAN_BYTES + 1)
+            raw = b"" if too_big else handle.read(MAX_PLAN_BYTES + 1)
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read plan: {exc.strerror}") from None
-    if len(raw) > MAX_PLAN_BYTES:
+    if too_big or len(raw) > MAX_PLAN_BYTES:
         raise InvalidInput(f"{path}: the plan is larger than {MAX_PLAN_BYTES:,} bytes (the "
                            "limit); is it a seedc plan? recompile it")
     if _looks_like_yaml(path, raw):
