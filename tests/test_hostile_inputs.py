@@ -184,6 +184,8 @@ EXPRESSIONS: list[tuple[str, str, str]] = [
     ("int_above_2_53", "int_range(1, 9007199254740993)",
      "integer literal 9007199254740993 is above 2^53"),
     ("int_2000_digits", "int_range(1, " + "9" * 1900 + ")", "integer literal 99999"),
+    ("decimal_30_digits", "money(1.00000000000000000000000000001, 2.00)",
+     "has more than 18 digits"),
 ]
 
 
@@ -483,3 +485,33 @@ def test_absolute_model_path_is_refused(tmp_path: Path) -> None:
     result, elapsed = _compile(manifest, out)
     _assert_refused(result, elapsed, "is absolute; give it relative to the manifest's folder",
                     f"{manifest}:{line_of(manifest, 'model:')}:", out)
+
+
+def test_generated_integer_above_2_53_is_invalid_input(tmp_path: Path) -> None:
+    """Each literal is in range; the product is not, and the plan's JSON cannot hold it."""
+    manifest = variant(tmp_path, model_edits=[
+        (EXPR_NEEDLE, EXPR_NEEDLE + '\n      score:      {type: bigint, '
+         'expr: "9007199254740992 * 4"}')])
+    model = tmp_path / "models" / "banking-core.yaml"
+    out = tmp_path / "plan.json"
+    result, elapsed = _compile(manifest, out)
+    _assert_refused(result, elapsed, "a generated value is out of range", f"{model}:", out)
+    assert "within 2^53" in result.output
+
+
+def test_real_cli_process_prints_no_traceback(tmp_path: Path) -> None:
+    """The installed entry point, in its own process, as the pre-stop hook runs it."""
+    import os
+    import subprocess
+    import sys
+
+    manifest = tmp_path / "deep.yaml"
+    manifest.write_text("x: " + "[" * 500 + "]" * 500 + "\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "seedc.cli", "compile", str(manifest), "-o",
+                          str(tmp_path / "p.json")], capture_output=True, text=True, timeout=60,
+                         env=env, check=False)
+    assert run.returncode == 2, run.stderr
+    assert f"{manifest}:1: nesting deeper than 32 levels" in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    assert not (tmp_path / "p.json").exists()

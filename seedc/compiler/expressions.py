@@ -29,6 +29,7 @@ __all__ = ["MAX_CHARS", "MAX_DEPTH", "ExpressionError", "Lowered", "parse_expres
 
 MAX_CHARS = 2000  # the longest expression of the example model has 178
 MAX_DEPTH = 40  # its deepest tree has 12 levels
+MAX_DECIMAL_DIGITS = 18  # decimals are int64 scaled integers: 10^18 < 2^63
 
 _TOKEN_NAMES = {
     "RPAR": "')'",
@@ -183,6 +184,10 @@ class _Lowering:
     def _number(self, node: Tree) -> Any:
         text = str(node.children[0])
         if "." in text:
+            if len(text) - 1 > MAX_DECIMAL_DIGITS:
+                raise self.fail(node, f"decimal literal {text[:24]}… has more than "
+                                f"{MAX_DECIMAL_DIGITS} digits; exact decimals are scaled 64-bit "
+                                "integers")
             return ["lit", "dec", text]
         if len(text) > 16 or int(text) > MAX_SAFE_INTEGER:
             shown = text if len(text) <= 24 else text[:20] + "…"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from rfc8785 import CanonicalizationError
 
 from seedc.compiler.build import build_plan
 from seedc.compiler.manifest import Manifest, check_manifest, parse_manifest
@@ -121,5 +122,14 @@ def compile_manifest(manifest_path: Path) -> dict[str, Any]:
         raise
     except ProgramError as exc:
         problems.add(model_source, 1, "entities", str(exc))
+        problems.raise_if_any("invalid model")
+        raise
+    except (ArithmeticError, CanonicalizationError) as exc:
+        # A generated value out of range that the generators did not catch themselves: an
+        # int64 overflow, or an integer above 2^53 that RFC 8785 JSON cannot hold (issue 9).
+        problems.add(model_source, 1, "entities",
+                     f"a generated value is out of range ({type(exc).__name__}: "
+                     f"{clip(str(exc), 120)}); keep integers within int64 and, in the plan's "
+                     "RFC 8785 JSON, within 2^53")
         problems.raise_if_any("invalid model")
         raise
