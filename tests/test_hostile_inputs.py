@@ -515,3 +515,15 @@ def test_real_cli_process_prints_no_traceback(tmp_path: Path) -> None:
     assert f"{manifest}:1: nesting deeper than 32 levels" in run.stderr
     assert "Traceback" not in run.stderr + run.stdout
     assert not (tmp_path / "p.json").exists()
+
+
+def test_check_against_a_deeply_nested_file_is_a_difference_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """`compile --check` compares bytes first; an unreadable committed file is stale (exit 1)."""
+    committed = tmp_path / "acme.plan.json"
+    committed.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    result = CliRunner().invoke(cli, ["compile", str(MANIFEST), "--check", str(committed)])
+    assert result.exit_code == 1, result.output
+    assert "the committed file is not a readable plan" in result.output
+    assert "Traceback" not in result.output
