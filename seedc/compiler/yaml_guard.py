@@ -179,6 +179,9 @@ def _check_scalar(path: Path, line: int, event: ScalarEvent) -> None:
         raise _fail(path, line, f"value contains {kind} (U+{ord(char):04X}); remove it")
     if event.style is not None:  # quoted or block: a string, whatever it looks like
         return
+    if value == "<<":
+        raise _fail(path, line, "merge keys (<<) are YAML 1.1, not 1.2: they would let one "
+                    "mapping override another's keys unseen; write the keys out")
     if _SPECIAL_FLOAT.fullmatch(value):
         raise _fail(path, line, f"{value} is not a finite number; plans are RFC 8785 JSON")
     if not (_INT.fullmatch(value) or _FLOAT.fullmatch(value)):
