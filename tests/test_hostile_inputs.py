@@ -406,6 +406,20 @@ def _retyped(field: str, value: object) -> bytes:
     return json.dumps(plan).encode()
 
 
+def _rehashed(path: tuple[str | int, ...], value: object) -> bytes:
+    """The golden plan with one value replaced and its hash recomputed: only the shape check
+    stands between it and `show`, `diff` and the runtime."""
+    from seedc.plan.canonical import plan_hash
+
+    plan = json.loads(GOLDEN)
+    node = plan
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    plan["plan_hash"] = plan_hash(plan)
+    return json.dumps(plan).encode()
+
+
 # (case id, plan file bytes, expected fragment)
 PLANS: list[tuple[str, bytes, str]] = [
     ("truncated", GOLDEN[: len(GOLDEN) // 2], "not valid JSON"),
@@ -421,9 +435,21 @@ PLANS: list[tuple[str, bytes, str]] = [
     ("batches_of_ints", _retyped("batches", [1]), "wrong type for batches[0]"),
     ("estimate_list", _retyped("estimate", []), "wrong type for estimate (expected an object)"),
     ("rows_inline_string", _retyped("rows_inline", "yes"), "rows_inline (expected true or"),
-    ("float_inside", _retyped("guards", {"x": 1.5}), "floats are not allowed"),
-    ("big_int_inside", _retyped("guards", {"x": 2**60}), "exceeds safe integer domain"),
+    ("float_inside", _retyped("generators", {"x": 1.5}), "floats are not allowed"),
+    ("big_int_inside", _retyped("generators", {"x": 2**60}), "exceeds safe integer domain"),
     ("missing_fields", b'{"format": "seedc.plan/1"}', "plan lacks field(s)"),
+    ("rehashed_pii_int", _rehashed(("entities", 0, "pii"), 1), "entities[0].pii must be a list"),
+    ("rehashed_model_str", _rehashed(("sources", "model"), "x"),
+     "sources.model must be an object"),
+    ("rehashed_short_row", _rehashed(("batches", 0, "rows", 0), ["x"]),
+     "batches[0].rows[0] has 1 cells for"),
+    ("rehashed_batch_id", _rehashed(("batches", 0, "id"), "x"), "batches[0].id 'x' is not a"),
+    ("rehashed_row_count_bool", _rehashed(("batches", 0, "row_count"), True),
+     "batches[0].row_count must be an integer"),
+    ("rehashed_program_entity", _rehashed(("program", "entities", "users"), 1),
+     "program.entities.users must be an object"),
+    ("rehashed_no_window", _rehashed(("guards", "window"), {}),
+     "guards.window.start_utc is missing"),
     ("other_format", b'{"format": "terraform"}', "plan format 'terraform' is not supported"),
 ]
 

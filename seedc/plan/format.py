@@ -55,6 +55,9 @@ def verify_plan(plan: Any, where: str = "plan") -> dict[str, Any]:
     if wrong:
         raise InvalidInput(f"{where}: not a valid seedc plan: wrong type for {', '.join(wrong)}; "
                            "recompile it")
+    problem = _shape_problem(plan, _SHAPE, "") or _batch_problem(plan["batches"])
+    if problem:
+        raise InvalidInput(f"{where}: not a valid seedc plan: {problem}; recompile it")
     try:
         expected = plan_hash(plan)
     except (TypeError, ValueError) as exc:  # floats, numbers beyond 2^53, odd values
@@ -67,6 +70,98 @@ def verify_plan(plan: Any, where: str = "plan") -> dict[str, Any]:
             rule="plan hash verified before apply",
         )
     return plan
+
+
+class _Opt:
+    """A key that may be absent (or null): batches of a load plan carry no `rows`."""
+
+    def __init__(self, shape: Any) -> None:
+        self.shape = shape
+
+
+class _Each:
+    """A JSON object whose values (under any key) all have one shape."""
+
+    def __init__(self, shape: Any) -> None:
+        self.shape = shape
+
+
+_ROW = [(str, int, bool, dict, type(None))]
+# What `show`, `diff` and the runtime read from a plan, with the JSON type each expects; a
+# plan whose hash was recomputed after an edit must not reach them with other types (issue 9).
+_SHAPE: dict[str, Any] = {
+    "compiler": {"version": str},
+    "sources": {"model": {"name": str, "version": int}},
+    "keys": {"ref": str, "salt_version": int, "algorithm": str},
+    "guards": {
+        "window": {"start_utc": str, "end_utc": str},
+        "budget": {"max_rows": int, "max_bytes": int, "max_seconds": int},
+        "flags": [str],
+        "timeouts": {"statement_ms": int, "lock_ms": int},
+        "schema": {"migrations_head": str, "fingerprint": str},
+    },
+    "estimate": {"rows": int, "bytes": int, "seconds": int},
+    "entities": [{"name": str, "table": str, "rows": int, "pii": [str], "columns": [str]}],
+    "batches": [{
+        "id": str, "entity": str, "table": str, "columns": [str], "row_count": int,
+        "chain_hash": str, "depends_on": [str], "rows": _Opt([_ROW]),
+    }],
+    "program": {"entities": _Each({"table": str, "columns": list})},
+}
+_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list",
+          dict: "an object"}
+
+
+def _shape_problem(value: Any, shape: Any, path: str) -> str | None:
+    """The first place where `value` does not have `shape`, or None; no recursion limit is
+    at risk: shapes are at most five levels deep."""
+    if isinstance(shape, _Opt):
+        return None if value is None else _shape_problem(value, shape.shape, path)
+    if isinstance(shape, _Each):
+        if not isinstance(value, dict):
+            return f"{path} must be an object"
+        for key, item in value.items():
+            problem = _shape_problem(item, shape.shape, f"{path}.{key}"[:80])
+            if problem:
+                return problem
+        return None
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{path or 'the plan'} must be an object"
+        for key, sub in shape.items():
+            if key not in value and not isinstance(sub, _Opt):
+                return f"{path}.{key} is missing".lstrip(".")
+            problem = _shape_problem(value.get(key), sub, f"{path}.{key}".lstrip("."))
+            if problem:
+                return problem
+        return None
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{path} must be a list"
+        for index, item in enumerate(value):
+            problem = _shape_problem(item, shape[0], f"{path}[{index}]")
+            if problem:
+                return problem
+        return None
+    kinds = shape if isinstance(shape, tuple) else (shape,)
+    if isinstance(value, bool) and bool not in kinds:
+        return f"{path} must be {_NAMES.get(kinds[0], kinds[0].__name__)}"
+    if not isinstance(value, kinds):
+        return f"{path} must be {_NAMES.get(kinds[0], kinds[0].__name__)}"
+    return None
+
+
+def _batch_problem(batches: list[dict[str, Any]]) -> str | None:
+    """Batch ids name their entity after a dash; inline rows have one cell per column."""
+    for index, batch in enumerate(batches):
+        if "-" not in batch["id"]:
+            return f"batches[{index}].id {batch['id'][:40]!r} is not a batch id"
+        width = len(batch["columns"])
+        for number, row in enumerate(batch.get("rows") or []):
+            if len(row) != width or not row:
+                return (f"batches[{index}].rows[{number}] has {len(row)} cells for "
+                        f"{width} columns")
+    return None
 
 
 def _wrong_types(plan: dict[str, Any]) -> list[str]:
