@@ -557,3 +557,16 @@ def test_check_against_a_deeply_nested_file_is_a_difference_not_a_traceback(
     assert result.exit_code == 1, result.output
     assert "the committed file is not a readable plan" in result.output
     assert "Traceback" not in result.output
+
+
+def test_plain_yaml_1_2_features_still_compile(tmp_path: Path) -> None:
+    """The guard refuses hostile YAML, not YAML: a `%YAML 1.2` directive and a small alias."""
+    manifest = variant(tmp_path, model_edits=[
+        ('      id:         {type: uuid, expr: "key_uuid()"}',
+         '      id:         &key {type: uuid, expr: "key_uuid()"}'),
+        ('      id:        {type: uuid, expr: "key_uuid()"}', "      id:        *key")])
+    manifest.write_text("%YAML 1.2\n---\n" + manifest.read_text())
+    out = tmp_path / "plan.json"
+    result = CliRunner().invoke(cli, ["compile", str(manifest), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.exists()

@@ -6,7 +6,8 @@ RecursionError), aliases expand into plain data (a "billion laughs" file takes g
 other tags build objects, and numbers above 2^53 cannot live in the plan's RFC 8785 JSON. The
 parser's event stream is produced iteratively and is linear in the file, so one walk over it
 bounds all of these before anything is composed. Every refusal names `file:line` and what to
-do (issue 9, "Contract"; manifests are YAML 1.2, session 5 / README).
+do (issue 9, "Contract"). Session 2: a manifest is validated against its schema and version
+and refused fail-closed, never auto-filled; session 5: versioned YAML manifests.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ MAX_NODES = 100_000  # values after alias expansion
 MAX_SAFE_INTEGER = 2**53  # RFC 8785 numbers are IEEE doubles: exact only up to 2^53
 _MAX_NUMBER_CHARS = 40
 
-_RULE = "manifests and models are UTF-8 YAML 1.2, plain data, bounded (issue 9)"
+_RULE = ("manifests and models are UTF-8 YAML 1.2, plain data, bounded; validated fail-closed "
+         "(sessions 2, 5; issue 9)")
 _INT = re.compile(r"[-+]?(?:[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?")
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
