@@ -107,12 +107,18 @@ class _Walk:
     sizes: dict[str, int] = field(default_factory=dict)
     total: int = 0
     documents: int = 0
+    aliases: int = 0
 
-    def add(self, line: int, count: int) -> None:
-        self.total += count
+    def add(self, line: int, count: int, *, counted: bool = False) -> None:
+        """Add `count` values to the document and to the enclosing collection's size;
+        `counted` values (a collection that just closed) are in the total already."""
+        if not counted:
+            self.total += count
         if self.total > MAX_NODES:
+            hint = ("an alias bomb? write the data out plainly" if self.aliases
+                    else "split the file or remove values")
             raise _fail(self.path, line, f"the document expands to more than {MAX_NODES:,} "
-                        "values (aliases included); an alias bomb? write the data out plainly")
+                        f"values (aliases included); {hint}")
         if self.open:
             anchor, size = self.open[-1]
             self.open[-1] = (anchor, size + count)
@@ -153,6 +159,7 @@ def _check_event(walk: _Walk, event: Event) -> None:
         if any(anchor == event.anchor for anchor, _ in walk.open):
             raise _fail(walk.path, line, f"alias *{str(event.anchor)[:40]} refers to a value "
                         "that contains it (a self-reference); write the data out plainly")
+        walk.aliases += 1
         walk.add(line, walk.sizes.get(str(event.anchor), 1))
     elif isinstance(event, ScalarEvent):
         _check_scalar(walk.path, line, event)
@@ -162,12 +169,13 @@ def _check_event(walk: _Walk, event: Event) -> None:
     elif isinstance(event, CollectionStartEvent):
         if len(walk.open) >= MAX_DEPTH:
             raise _fail(walk.path, line, f"nesting deeper than {MAX_DEPTH} levels; flatten it")
+        walk.total += 1
         walk.open.append((event.anchor, 1))
     elif isinstance(event, CollectionEndEvent):
         anchor, size = walk.open.pop()
         if anchor is not None:
             walk.sizes[str(anchor)] = size
-        walk.add(line, size)
+        walk.add(line, size, counted=True)
 
 
 def _check_scalar(path: Path, line: int, event: ScalarEvent) -> None:
