@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from seedc.cli import cli
 from seedc.compiler.model import check_identifier
 from seedc.compiler.schema import schema
+from seedc.errors import InvalidInput
 from tests.manifests import MANIFEST, MODEL, REPO, line_of, variant
 
 BOMB = "".join(
@@ -584,3 +585,15 @@ def test_too_many_entities_is_refused_by_the_schema(tmp_path: Path) -> None:
     _assert_refused(result, elapsed, "has too many properties",
                     f"{model}:{line_of(model, 'entities:')}: entities:", out)
     assert len(result.output) < 1000
+
+
+def test_value_count_is_per_value_not_per_level(tmp_path: Path) -> None:
+    """20,000 values 20 levels deep are 20,000 values, not 400,000; aliases count in full."""
+    from seedc.compiler.yaml_guard import check_events
+
+    deep = "".join(f"{'  ' * i}k{i}:\n" for i in range(20))
+    items = "".join(f"{'  ' * 20}- {i}\n" for i in range(20_000))
+    check_events(tmp_path / "ok.yaml", deep + items)
+    aliased = "a: &a [" + ", ".join(["1"] * 1000) + "]\nb: [" + ", ".join(["*a"] * 100) + "]\n"
+    with pytest.raises(InvalidInput, match="expands to more than 100,000 values"):
+        check_events(tmp_path / "bomb.yaml", aliased)
