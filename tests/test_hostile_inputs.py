@@ -597,3 +597,15 @@ def test_value_count_is_per_value_not_per_level(tmp_path: Path) -> None:
     aliased = "a: &a [" + ", ".join(["1"] * 1000) + "]\nb: [" + ", ".join(["*a"] * 100) + "]\n"
     with pytest.raises(InvalidInput, match="expands to more than 100,000 values"):
         check_events(tmp_path / "bomb.yaml", aliased)
+
+
+def test_thousands_of_errors_are_counted_not_all_listed(tmp_path: Path) -> None:
+    manifest = variant(tmp_path)
+    manifest.write_text(manifest.read_text() + "".join(f"k{i}: 1\n" for i in range(5000)))
+    out = tmp_path / "plan.json"
+    result = CliRunner().invoke(cli, ["compile", str(manifest), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "invalid manifest: 5000 error(s)" in result.output
+    assert "… and 4900 more" in result.output
+    assert result.output.count("unknown field(s)") == 100
+    assert not out.exists()

@@ -23,6 +23,7 @@ __all__ = ["Problems", "Source", "clip", "load_yaml"]
 
 MAX_SHOWN = 80  # characters of a user's value echoed in a message (issue 9)
 MAX_MESSAGE = 400
+MAX_LISTED = 100  # errors listed one per line; the count still says how many there are
 
 
 def clip(value: object, limit: int = MAX_SHOWN) -> str:
@@ -93,7 +94,9 @@ class Problems:
         if not self.items:
             return
         ordered = sorted(set(self.items))
-        details = [f"{f}:{line}: {p or '(root)'}: {m}" for f, line, p, m in ordered]
+        details = [f"{f}:{line}: {p or '(root)'}: {m}" for f, line, p, m in ordered[:MAX_LISTED]]
+        if len(ordered) > MAX_LISTED:  # 40,000 unknown keys must not flood the terminal
+            details.append(f"… and {len(ordered) - MAX_LISTED} more")
         raise InvalidInput(f"{summary}: {len(ordered)} error(s)", details=details)
 
 
