@@ -25,10 +25,23 @@ BAD = [
     ("seq(start=1, start=2)", "given twice", 1, 14),
     ("", "empty expression", 1, 1),
     ("1 +\n  * 2", "unexpected '*'", 2, 3),
+    # hostile inputs are bounded with a message, never a RecursionError (issue 9)
+    ("-" * 1000 + "1", "nests deeper than 40 levels", 1, 41),
+    ("not " * 400 + "true", "nests deeper than 40 levels", 1, 161),
+    ("[" * 100 + "]" * 100, "nests deeper than 40 levels", 1, 41),
+    ("+".join(["1"] * 10_000), "19,999 characters, above the limit of 2000", 1, 1),
+    ("full_name()\t", "a tab (U+0009)", 1, 12),
+    ("1 +\n\r 2", "a carriage return (U+000D)", 2, 1),
+    ("upper(\x00)", "a control character (U+0000)", 1, 7),
+    ("text(\u2028)", "unexpected character", 1, 6),
+    ("9223372036854775808", "integer literal 9223372036854775808 is above 2^53", 1, 1),
+    ("9007199254740993", "is above 2^53", 1, 1),
+    ("0.0000000000000000001", "has more than 18 digits", 1, 1),
 ]
 
 
-@pytest.mark.parametrize(("text", "message", "line", "column"), BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("text", "message", "line", "column"), BAD,
+                         ids=[b[0][:40] for b in BAD])
 def test_bad_expression_message_and_position(text: str, message: str, line: int,
                                              column: int) -> None:
     with pytest.raises(ExpressionError) as caught:
@@ -65,3 +78,10 @@ def test_call_sites_are_numbered_so_two_calls_draw_independently() -> None:
 def test_no_python_eval_reachable() -> None:
     with pytest.raises(ExpressionError):
         parse_expression("__import__('os').system('true')")
+
+
+def test_the_deepest_allowed_expression_still_lowers() -> None:
+    """The bound is not off by a lot: 38 nested negations (40 levels with the literal) pass."""
+    assert parse_expression("-" * 38 + "1").program[0] == "unary"
+    with pytest.raises(ExpressionError, match="nests deeper"):
+        parse_expression("-" * 40 + "1")

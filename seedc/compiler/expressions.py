@@ -4,6 +4,11 @@ Parsing happens once, at compile time; the result is plain JSON (nested lists) t
 `seedc.program` interprets. Syntax errors and semantic errors (unknown generator, wrong
 number of arguments, unknown reference) carry the line and column inside the expression, which
 the caller shifts to the manifest's own line.
+
+Hostile input is bounded before and after parsing (issue 9): at most MAX_CHARS characters, no
+tab, CR or other control character, a tree at most MAX_DEPTH deep (lowering and the program
+interpreter recurse per level, so `-` x 1000 or a 10,000-term sum must stop here with a
+message, never a RecursionError), and integer literals within 2^53 (the plan is RFC 8785 JSON).
 """
 
 from __future__ import annotations
@@ -16,10 +21,15 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from seedc.compiler.yaml_guard import MAX_SAFE_INTEGER, bad_character
 from seedc.grammar import grammar_text
 from seedc.program.functions import SIGNATURES
 
-__all__ = ["ExpressionError", "Lowered", "parse_expression"]
+__all__ = ["MAX_CHARS", "MAX_DEPTH", "ExpressionError", "Lowered", "parse_expression"]
+
+MAX_CHARS = 2000  # the longest expression of the example model has 178
+MAX_DEPTH = 40  # its deepest tree has 12 levels
+MAX_DECIMAL_DIGITS = 18  # decimals are int64 scaled integers: 10^18 < 2^63
 
 _TOKEN_NAMES = {
     "RPAR": "')'",
@@ -81,6 +91,7 @@ def parse_expression(text: str) -> Lowered:
     """Parse and lower one expression, raising `ExpressionError` with a position."""
     if not text.strip():
         raise ExpressionError("empty expression")
+    _check_text(text)
     try:
         tree = _parser().parse(text)
     except UnexpectedCharacters as exc:
@@ -101,6 +112,7 @@ def parse_expression(text: str) -> Lowered:
         raise ExpressionError(
             f"unexpected {token.value!r}; expected {_expected(exc)}", exc.line, exc.column
         ) from None
+    _check_depth(tree)
     lowering = _Lowering()
     program = lowering.lower(tree)
     return Lowered(
@@ -109,6 +121,32 @@ def parse_expression(text: str) -> Lowered:
         entities=frozenset(lowering.entities),
         uses_parent=lowering.uses_parent,
     )
+
+
+def _check_text(text: str) -> None:
+    """Refuse what no parser should see: overlong text and control characters."""
+    if len(text) > MAX_CHARS:
+        raise ExpressionError(f"the expression has {len(text):,} characters, above the limit "
+                              f"of {MAX_CHARS}; split it with virtual columns")
+    index = bad_character(text, allowed="\n")
+    if index is not None:
+        line = text.count("\n", 0, index) + 1
+        column = index - (text.rfind("\n", 0, index) + 1) + 1
+        name = {"\t": "a tab", "\r": "a carriage return"}.get(text[index], "a control character")
+        raise ExpressionError(f"{name} (U+{ord(text[index]):04X}) in the expression; use plain "
+                              "spaces and line breaks", line, column)
+
+
+def _check_depth(tree: Tree) -> None:
+    """Measure nesting without recursion; refuse trees deeper than MAX_DEPTH."""
+    stack: list[tuple[Tree | Token, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExpressionError(f"the expression nests deeper than {MAX_DEPTH} levels; split "
+                                  "it with virtual columns", *_position(node))
+        if isinstance(node, Tree):
+            stack.extend((child, depth + 1) for child in node.children if child is not None)
 
 
 def _end_position(text: str) -> tuple[int, int]:
@@ -145,7 +183,17 @@ class _Lowering:
 
     def _number(self, node: Tree) -> Any:
         text = str(node.children[0])
-        return ["lit", "dec", text] if "." in text else ["lit", "int", int(text)]
+        if "." in text:
+            if len(text) - 1 > MAX_DECIMAL_DIGITS:
+                raise self.fail(node, f"decimal literal {text[:24]}… has more than "
+                                f"{MAX_DECIMAL_DIGITS} digits; exact decimals are scaled 64-bit "
+                                "integers")
+            return ["lit", "dec", text]
+        if len(text) > 16 or int(text) > MAX_SAFE_INTEGER:
+            shown = text if len(text) <= 24 else text[:20] + "…"
+            raise self.fail(node, f"integer literal {shown} is above 2^53 (and may be above "
+                            "int64): the plan is RFC 8785 JSON, exact only up to 2^53")
+        return ["lit", "int", int(text)]
 
     def _string(self, node: Tree) -> Any:
         return ["lit", "str", json.loads(str(node.children[0]))]

@@ -12,18 +12,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from seedc.compiler.expressions import ExpressionError, Lowered, parse_expression
-from seedc.compiler.source import Problems, Source
+from seedc.compiler.source import Problems, Source, clip
 from seedc.program.cells import parse_sql_type
 
 __all__ = ["ColumnSpec", "EntitySpec", "ModelSpec", "check_identifier", "parse_model"]
 
-IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 RESERVED_COLUMNS = frozenset({"parent", "row", "tenant"})
+DEFAULT_SCHEMAS = ("app",)
+# Never application data: seedc's control schema and PostgreSQL's catalogs (issue 9).
+SYSTEM_SCHEMAS = frozenset({"seedc", "information_schema"})
+
+
+def is_system_schema(name: str) -> bool:
+    """seedc's own schema, pg_catalog, pg_toast, pg_temp_*… and information_schema."""
+    return name in SYSTEM_SCHEMAS or name.startswith("pg_")
 
 
 def check_identifier(name: str) -> bool:
     """SQL identifiers seedc accepts: lower-case, unquoted-safe, at most 63 bytes."""
-    return bool(IDENTIFIER.match(name))
+    return bool(IDENTIFIER.fullmatch(name))  # `$` would accept a trailing newline
 
 
 @dataclass(frozen=True)
@@ -94,8 +102,9 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
     data: dict[str, Any] = source.data
     before = len(problems.items)
     entities: dict[str, EntitySpec] = {}
+    schemas = _application_schemas(source, problems)
     for name, raw in data["entities"].items():
-        entity = _parse_entity(source, name, raw, problems)
+        entity = _parse_entity(source, name, raw, schemas, problems)
         if entity is not None:
             entities[name] = entity
     _check_references(source, entities, problems)
@@ -112,6 +121,17 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
     return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities, routine)
 
 
+def _application_schemas(source: Source, problems: Problems) -> frozenset[str]:
+    """The schemas entities may write to: `application_schemas`, default `app` (issue 9)."""
+    schemas = tuple(source.data.get("application_schemas", DEFAULT_SCHEMAS))
+    for index, name in enumerate(schemas):
+        if is_system_schema(name):
+            problems.at(source, ("application_schemas", index),
+                        f"{clip(name)} is a system schema (seedc, pg_*, information_schema); "
+                        "seed data goes only into application schemas")
+    return frozenset(n for n in schemas if not is_system_schema(n))
+
+
 def load_routine(name: str) -> Callable[[Any], Any]:
     """The official finance routine registered as `name` (never an import path; see
     seedc.finance.routines)."""
@@ -121,20 +141,27 @@ def load_routine(name: str) -> Callable[[Any], Any]:
 
 
 def _parse_entity(
-    source: Source, name: str, raw: dict[str, Any], problems: Problems
+    source: Source, name: str, raw: dict[str, Any], schemas: frozenset[str],
+    problems: Problems,
 ) -> EntitySpec | None:
     base = ("entities", name)
     parts = str(raw["table"]).split(".")
     if len(parts) != 2 or not all(check_identifier(p) for p in parts):
         problems.at(source, (*base, "table"),
-                    f"{raw['table']!r} is not a safe schema.table name (lower-case letters, "
+                    f"{clip(raw['table'])} is not a safe schema.table name (lower-case letters, "
                     "digits and _, each part at most 63 characters)")
         parts = ["invalid", "invalid"]
+    elif parts[0] not in schemas:
+        listed = ", ".join(sorted(schemas)) or "none"
+        problems.at(source, (*base, "table"),
+                    f"{clip(raw['table'])} is outside the model's application schemas "
+                    f"({listed}); seedc, pg_* and information_schema are never written, others "
+                    "must be listed in application_schemas")
     columns: list[ColumnSpec] = []
     for column, spec in raw["columns"].items():
         path = (*base, "columns", column)
         if not check_identifier(column) or column in RESERVED_COLUMNS:
-            problems.at(source, path, f"{column!r} is not an allowed column name")
+            problems.at(source, path, f"{clip(column)} is not an allowed column name")
             continue
         virtual = bool(spec.get("virtual", False))
         if virtual and ("type" in spec or spec.get("encrypted")):

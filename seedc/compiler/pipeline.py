@@ -10,12 +10,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+from rfc8785 import CanonicalizationError
+
 from seedc.compiler.build import BudgetExceeded, build_plan
 from seedc.compiler.manifest import Manifest, check_manifest, parse_manifest
 from seedc.compiler.model import ModelSpec, parse_model
 from seedc.compiler.order import CycleError, topological_order
 from seedc.compiler.schema import validate_against_schema
-from seedc.compiler.source import Problems, Source, load_yaml
+from seedc.compiler.source import Problems, Source, clip, load_yaml
+from seedc.errors import InvalidInput
 from seedc.plan.canonical import sha256_hex
 from seedc.program.batch import ColumnError
 from seedc.program.values import ProgramError
@@ -37,11 +41,22 @@ def load_inputs(manifest_path: Path) -> tuple[Manifest, Source, ModelSpec, Sourc
     source = load_yaml(manifest_path)
     validate_against_schema(source, "manifest", problems)
     problems.raise_if_any()
-    manifest = parse_manifest(source)
+    try:
+        manifest = parse_manifest(source)
+    except ValidationError as exc:  # the schema should have caught it; never a traceback
+        raise InvalidInput(f"{source.path}:1: invalid manifest: "
+                           f"{clip(str(exc).splitlines()[0], 200)}") from None
     check_manifest(manifest, source, problems)
+    # Relative to the manifest's own folder, never the working directory: the same command
+    # gives the same plan from any directory (issue 9).
+    if Path(manifest.model).is_absolute():
+        problems.at(source, ("model",), f"model path {clip(manifest.model)} is absolute; give "
+                    "it relative to the manifest's folder so the plan is the same everywhere")
+        problems.raise_if_any()
     model_path = (manifest_path.parent / manifest.model).resolve()
     if not model_path.is_file():
-        problems.at(source, ("model",), f"model file {manifest.model!r} not found")
+        problems.at(source, ("model",), f"model file {clip(manifest.model)} not found "
+                    f"(relative to {clip(str(manifest_path.parent))})")
         problems.raise_if_any()
     model_source = load_yaml(model_path)
     validate_against_schema(model_source, "model", problems)
@@ -111,5 +126,14 @@ def compile_manifest(manifest_path: Path) -> dict[str, Any]:
         raise
     except ProgramError as exc:
         problems.add(model_source, 1, "entities", str(exc))
+        problems.raise_if_any("invalid model")
+        raise
+    except (ArithmeticError, CanonicalizationError) as exc:
+        # A generated value out of range that the generators did not catch themselves: an
+        # int64 overflow, or an integer above 2^53 that RFC 8785 JSON cannot hold (issue 9).
+        problems.add(model_source, 1, "entities",
+                     f"a generated value is out of range ({type(exc).__name__}: "
+                     f"{clip(str(exc), 120)}); keep integers within int64 and, in the plan's "
+                     "RFC 8785 JSON, within 2^53")
         problems.raise_if_any("invalid model")
         raise

@@ -14,11 +14,23 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from seedc.compiler.yaml_guard import MAX_BYTES, check_events, decode_text
 from seedc.errors import InvalidInput
 
-__all__ = ["Problems", "Source", "load_yaml"]
+__all__ = ["Problems", "Source", "clip", "load_yaml"]
+
+MAX_SHOWN = 80  # characters of a user's value echoed in a message (issue 9)
+MAX_MESSAGE = 400
+MAX_LISTED = 100  # errors listed one per line; the count still says how many there are
+
+
+def clip(value: object, limit: int = MAX_SHOWN) -> str:
+    """`repr` of a user's value, cut to `limit` characters with "…": a 20 MB string in a
+    manifest must not come back in the error (issue 9)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass
@@ -69,6 +81,10 @@ class Problems:
 
     def add(self, source: Source | Path, line: int, path: str, message: str) -> None:
         file = str(source.path if isinstance(source, Source) else source)
+        if len(path) > MAX_SHOWN:
+            path = path[: MAX_SHOWN - 1] + "…"
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 1] + "…"
         self.items.append((file, line, path, message))
 
     def at(self, source: Source, path: tuple[str | int, ...], message: str) -> None:
@@ -78,7 +94,9 @@ class Problems:
         if not self.items:
             return
         ordered = sorted(set(self.items))
-        details = [f"{f}:{line}: {p or '(root)'}: {m}" for f, line, p, m in ordered]
+        details = [f"{f}:{line}: {p or '(root)'}: {m}" for f, line, p, m in ordered[:MAX_LISTED]]
+        if len(ordered) > MAX_LISTED:  # 40,000 unknown keys must not flood the terminal
+            details.append(f"… and {len(ordered) - MAX_LISTED} more")
         raise InvalidInput(f"{summary}: {len(ordered)} error(s)", details=details)
 
 
@@ -99,16 +117,23 @@ def _plain(node: Any) -> Any:
 
 
 def load_yaml(path: Path) -> Source:
-    """Load one YAML 1.2 file, refusing duplicate keys, with positions kept."""
+    """Load one YAML 1.2 file, refusing duplicate keys, with positions kept.
+
+    The text is checked first (UTF-8, size, control characters) and its events walked
+    (directives, tags, depth, aliases, numbers) so the composer only sees bounded plain data.
+    """
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # never more than the limit, whatever the file
+            raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+    text = decode_text(path, raw)
+    check_events(path, text)
     yaml = YAML(typ="rt")
     yaml.version = (1, 2)
     yaml.allow_duplicate_keys = False
     try:
-        tree = yaml.load(raw)
+        tree = yaml.load(text)
     except DuplicateKeyError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else 1
@@ -120,6 +145,8 @@ def load_yaml(path: Path) -> Source:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else 1
         raise InvalidInput(f"{path}:{line}: not valid YAML: {exc.problem}") from None
+    except (YAMLError, ValueError, RecursionError) as exc:  # bounded above; never a traceback
+        raise InvalidInput(f"{path}:1: not valid YAML: {str(exc)[:MAX_SHOWN]}") from None
     if not isinstance(tree, CommentedMap):
         raise InvalidInput(f"{path}:1: the document must be a mapping")
     return Source(path=path, data=_plain(tree), tree=tree, raw=raw)

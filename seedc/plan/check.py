@@ -39,7 +39,7 @@ def check_plan_file(path: Path, plan: dict[str, Any], data: bytes) -> None:
         if old.get("plan_hash") != plan_hash(old):
             summary.insert(0, "the committed plan's hash does not match its content: "
                               "it was edited by hand")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         summary = ["the committed file is not a readable plan"]
     raise DriftFound(
         f"{path}: committed plan is stale; regenerate it with `seedc compile … -o {path}`",

@@ -9,7 +9,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from seedc.compiler.source import Problems, Source
+from seedc.compiler.source import MAX_SHOWN, Problems, Source, clip
 
 __all__ = ["schema", "validate_against_schema"]
 
@@ -28,11 +28,15 @@ def validate_against_schema(source: Source, kind: str, problems: Problems) -> No
     for error in sorted(validator.iter_errors(source.data), key=lambda e: list(map(str, e.path))):
         path = tuple(error.path)
         message = error.message
+        shown = repr(error.instance)
+        if len(shown) > MAX_SHOWN:  # jsonschema echoes the whole value; cut it (issue 9)
+            message = message.replace(shown, clip(error.instance))
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = set(error.schema.get("properties", {}))
             for unknown in sorted(set(error.instance) - known):
                 problems.at(source, (*path, unknown),
-                            f"unknown field(s): {unknown!r} (allowed: {', '.join(sorted(known))})")
+                            f"unknown field(s): {clip(unknown)} (allowed: "
+                            f"{', '.join(sorted(known))})")
             continue
         if error.validator == "required":
             missing = message.split("'")[1]
@@ -41,9 +45,9 @@ def validate_against_schema(source: Source, kind: str, problems: Problems) -> No
             continue
         if "propertyNames" in error.schema_path:
             problems.at(source, (*path, str(error.instance)),
-                        f"{error.instance!r} is not an allowed name "
+                        f"{clip(error.instance)} is not an allowed name "
                         "(lower-case letters, digits and _, starting with a letter)")
             continue
         if error.validator == "const" and path and path[-1] == "apiVersion":
-            message = f"unknown apiVersion {error.instance!r}; this compiler reads 'seedc/v1'"
+            message = f"unknown apiVersion {clip(error.instance)}; this compiler reads 'seedc/v1'"
         problems.at(source, path, message)
