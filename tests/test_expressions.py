@@ -34,8 +34,8 @@ BAD = [
     ("1 +\n\r 2", "a carriage return (U+000D)", 2, 1),
     ("upper(\x00)", "a control character (U+0000)", 1, 7),
     ("text(\u2028)", "unexpected character", 1, 6),
-    ("9223372036854775808", "integer literal 9223372036854775808 is above 2^53", 1, 1),
-    ("9007199254740993", "is above 2^53", 1, 1),
+    ("9223372036854775808", "integer literal: 9223372036854775808 is outside the 64-bit", 1, 1),
+    ("99999999999999999999", "is outside the 64-bit integer range", 1, 1),
     ("0.0000000000000000001", "has more than 18 digits", 1, 1),
 ]
 

@@ -238,7 +238,7 @@ def _rehash(plan: dict) -> dict:
 
 
 @pytest.mark.parametrize(("edit", "where"), [
-    (lambda p: p["batches"][3].__setitem__("row_count", "40"), "$.batches[3].row_count"),
+    (lambda p: p["batches"][3].__setitem__("row_count", "40"), "batches[3].row_count"),
     (lambda p: p["guards"]["window"].__setitem__("start_utc", "25:00"),
      "$.guards.window.start_utc"),
     (lambda p: p["batches"][0]["sql"].pop("copy"), "$.batches[0].sql.copy: Field required"),

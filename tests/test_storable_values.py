@@ -143,7 +143,7 @@ REFUSED: list[tuple[str, str, str, str]] = [
      "texts are at most 10000"),
     ("round-scale", "numeric(10,2)", "round(1.5, 30)", "needs 0 <= scale <= 18"),
     ("list-element", "bigint", "pick([1, 9223372036854775808])",
-     "list element: 9223372036854775808 is outside the 64-bit integer range"),
+     "integer literal: 9223372036854775808 is outside the 64-bit integer range"),
 ]
 
 
@@ -185,11 +185,12 @@ def test_every_batch_is_checked_even_when_the_plan_carries_no_rows(tmp_path: Pat
 
 
 def test_a_nul_character_never_reaches_a_text_column(tmp_path: Path) -> None:
-    """PostgreSQL text cannot hold NUL; the tenant's name is text the manifest supplies."""
+    """PostgreSQL text cannot hold NUL; the tenant's name is text the manifest supplies (the
+    YAML guard refuses the control character before any value is built)."""
     path = probe(tmp_path, {"v": ("text", "tenant.name")}, tenant_name="Acme\u0000S.A.")
     code, output, out = cli_compile(path)
     assert code == 2, output
-    assert "entities.probes.columns.v.expr: a value holds a NUL character" in output
+    assert "probe-manifest.yaml:3: value contains a control character" in output
     assert "S.A." not in output  # the value itself is not echoed
     assert not out.exists()
 

@@ -8,7 +8,7 @@ the caller shifts to the manifest's own line.
 Hostile input is bounded before and after parsing (issue 9): at most MAX_CHARS characters, no
 tab, CR or other control character, a tree at most MAX_DEPTH deep (lowering and the program
 interpreter recurse per level, so `-` x 1000 or a 10,000-term sum must stop here with a
-message, never a RecursionError), and integer literals within 2^53 (the plan is RFC 8785 JSON).
+message, never a RecursionError), and integer literals within int64.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from seedc.compiler.yaml_guard import MAX_SAFE_INTEGER, bad_character
+from seedc.compiler.yaml_guard import bad_character
 from seedc.grammar import grammar_text
+from seedc.program.checked import INT64_MAX
 from seedc.program.functions import SIGNATURES
 
 __all__ = ["MAX_CHARS", "MAX_DEPTH", "ExpressionError", "Lowered", "parse_expression"]
@@ -189,10 +190,11 @@ class _Lowering:
                                 f"{MAX_DECIMAL_DIGITS} digits; exact decimals are scaled 64-bit "
                                 "integers")
             return ["lit", "dec", text]
-        if len(text) > 16 or int(text) > MAX_SAFE_INTEGER:
+        if len(text) > 19 or int(text) > INT64_MAX:
             shown = text if len(text) <= 24 else text[:20] + "…"
-            raise self.fail(node, f"integer literal {shown} is above 2^53 (and may be above "
-                            "int64): the plan is RFC 8785 JSON, exact only up to 2^53")
+            raise self.fail(node, f"integer literal: {shown} is outside the 64-bit integer "
+                            "range (integers are int64; the plan keeps those above 2^53 exact "
+                            "as digit strings)")
         return ["lit", "int", int(text)]
 
     def _string(self, node: Tree) -> Any:
