@@ -17,7 +17,7 @@ Compiling is ~0.1 s in-process but ~1 s as a fresh process, so one long-lived wo
 out-of-memory or a crash) runs the real click command on each case; a small sample also runs
 the installed `seedc` executable in its own process to check what a user sees.
 
-Profiles: "ci" (default, 250 examples, derandomized) and "deep" (`HYPOTHESIS_PROFILE=deep`,
+Profiles: "ci" (default, 200 examples, derandomized) and "deep" (`HYPOTHESIS_PROFILE=deep`,
 3000 examples). `python bench/fuzz_contract.py` prints counts per outcome category.
 """
 
@@ -60,7 +60,7 @@ SEEDC = Path(sys.executable).with_name("seedc")
 #: CI does not shrink (shrinking a 5 s timeout case alone can take minutes); the deep profile
 #: and bench/fuzz_contract.py report minimal cases.
 settings.register_profile(
-    "ci", max_examples=250, derandomize=True, deadline=None, database=None,
+    "ci", max_examples=200, derandomize=True, deadline=None, database=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile(
