@@ -66,7 +66,12 @@ settings.register_profile(
 settings.register_profile(
     "deep", max_examples=3000, derandomize=False, deadline=None, database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+#: Applied to the fuzz tests only (loading it globally would change every property test of the
+#: session): `HYPOTHESIS_PROFILE=deep pytest tests/test_fuzz_contract.py`.
+PROFILE_NAME = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+PROFILE = settings.get_profile(PROFILE_NAME)
+#: Cases also run through the real executable (~1.5 s each).
+EXECUTABLE_SAMPLE = 100 if PROFILE_NAME == "deep" else 12
 
 
 # --- the worker process --------------------------------------------------------------------
@@ -557,6 +562,7 @@ def test_oracle_refuses_an_overlong_value(store: psycopg.Connection[Any]) -> Non
     assert "StringDataRightTruncation" in problems[0]
 
 
+@settings(PROFILE)
 @given(case=cases())
 def test_compile_contract(case: Case, worker: Worker, store: psycopg.Connection[Any],
                           scratch: Path) -> None:
@@ -566,7 +572,7 @@ def test_compile_contract(case: Case, worker: Worker, store: psycopg.Connection[
     assert reply["rss_mib"] is None or reply["rss_mib"] <= MEMORY_LIMIT / 2**20
 
 
-@settings(max_examples=12)
+@settings(PROFILE, max_examples=EXECUTABLE_SAMPLE)
 @given(case=cases())
 def test_real_executable_sample(case: Case, scratch: Path) -> None:
     """A sample through the installed `seedc` executable: what a user sees, in its own process
