@@ -41,6 +41,7 @@ def main() -> int:
     counts: Counter[str] = Counter()
     smallest: dict[str, tuple[int, Any, dict[str, Any], list[str]]] = {}
     seconds: list[float] = []
+    rss: list[float] = []
     scratch = Path(tempfile.mkdtemp(prefix="seedc-fuzz-"))
     worker = fuzz.Worker()
     started = time.perf_counter()
@@ -55,6 +56,8 @@ def main() -> int:
             counts[label] += 1
             if reply["seconds"] is not None:
                 seconds.append(reply["seconds"])
+            if reply["rss_mib"] is not None:
+                rss.append(reply["rss_mib"])
             size = sum(map(len, case.texts()))
             if label not in smallest or size < smallest[label][0]:
                 smallest[label] = (size, case, reply, storage)
@@ -66,7 +69,8 @@ def main() -> int:
     print(f"cases {total} in {time.perf_counter() - started:.1f} s; exit 0: {counts['exit 0']}; "
           f"exit 2: {counts['exit 2']}; other: {total - counts['exit 0'] - counts['exit 2']}")
     if seconds:
-        print(f"per case: max {max(seconds):.2f} s, mean {sum(seconds) / len(seconds):.3f} s")
+        print(f"per case: max {max(seconds):.2f} s, mean {sum(seconds) / len(seconds):.3f} s; "
+              f"peak RSS of the worker max {max(rss or [0]):.0f} MiB")
     for label, count in counts.most_common():
         if label in fuzz.ALLOWED:
             continue
