@@ -14,7 +14,6 @@ import pytest
 
 from seedc.errors import InvalidInput
 from seedc.finance import (
-    add_months,
     cet_annual,
     cet_percent,
     due_dates,
@@ -22,13 +21,19 @@ from seedc.finance import (
     quote,
     sac_schedule,
 )
-from seedc.finance.cet import present_value
 
 D = Decimal
 
 
 def periodic(n: int) -> list[Decimal]:
     return [D(j) / 12 for j in range(1, n + 1)]
+
+
+def discounted(annual: Decimal, release: date, flows: list[tuple[date, Decimal]]) -> float:
+    """Independent of seedc: sum FC_j / (1 + CET)^(days_j / 365), in binary floating point
+    (Resolução CMN 4.881/2020: t_j in calendar days / 365)."""
+    return sum(float(amount) / (1 + float(annual)) ** ((due - release).days / 365)
+               for due, amount in flows)
 
 
 def test_bcb_faq_cet_example() -> None:
@@ -56,7 +61,8 @@ def test_bank_cet_worksheet_2013() -> None:
     reproduce that number; we report 1.77.
     """
     released_on = date(2013, 4, 22)
-    flows = [(add_months(date(2013, 5, 22), k), D("932.45")) for k in range(12)]
+    flows = [(date(2013 + (4 + k) // 12, (4 + k) % 12 + 1, 22), D("932.45")) for k in range(12)]
+    assert (flows[0][0], flows[-1][0]) == (date(2013, 5, 22), date(2014, 4, 22))
     annual = cet_annual(D("10000.00"), released_on, flows)
     assert cet_percent(annual) == (D("23.41"), D("1.77"))
 
@@ -84,9 +90,8 @@ def test_quote_cet_counts_upfront_iof_and_fees() -> None:
     )
     assert q.released_amount == D("5000.00") - q.iof_total - D("200.00")
     flows = [(r.due_date, r.payment) for r in q.installments]
-    assert abs(present_value(q.cet_annual, date(2025, 3, 10), flows) - q.released_amount) < D(
-        "1e-20"
-    )
+    assert abs(discounted(q.cet_annual, date(2025, 3, 10), flows) - float(q.released_amount)) \
+        < 1e-8
     plain = quote("5000.00", term=10, contract_date="2025-03-10", rate_monthly="3", iof="none")
     assert q.cet_annual > plain.cet_annual
 

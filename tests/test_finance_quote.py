@@ -74,6 +74,8 @@ def test_annual_rate_is_converted_to_its_monthly_equivalent() -> None:
     a = quote("1000.00", term=12, contract_date="2025-01-10", rate_annual="26.824179456")
     m = quote("1000.00", term=12, contract_date="2025-01-10", rate_monthly="2")
     assert a.payment == m.payment  # (1.02)^12 - 1 = 26.824179456 %
+    plain = quote("1000.00", term=12, contract_date="2025-01-10", rate_monthly="2", iof="none")
+    assert plain.payment == D("94.56")  # Price: 1000 x 0.02 / (1 - 1.02^-12) = 94.5596
 
 
 def test_quote_to_json_shape() -> None:

@@ -106,6 +106,13 @@ def test_uuid5_many_equals_the_standard_library() -> None:
     assert list(uuid5_many(ns, names)) == [str(uuid.uuid5(ns, n.decode())) for n in names]
 
 
+def test_uuid5_many_matches_the_rfc_9562_test_vector() -> None:
+    """RFC 9562 Appendix A.4: UUIDv5 of "www.example.com" in the DNS namespace."""
+    dns = uuid.UUID("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+    assert list(uuid5_many(dns, [b"www.example.com"])) == [
+        "2ed6657d-e927-568b-95e1-2665a8aea6a2"]
+
+
 def test_picks_and_ranges_stay_in_bounds_and_spread() -> None:
     program = _program({
         "a": ("integer", "int_range(1, 6)"),
