@@ -84,7 +84,7 @@ def test_tampered_program_is_caught_before_its_batch_writes(target: Target,
     """A program edit that keeps the plan hash valid is caught by the first transactions
     batch's digest check, before that batch writes anything. The 12 batches before it were
     already committed, so by the house exit codes this is a stop after writes began: exit 4 and
-    a `failed` run whose detail says why, not 3 (3 promises nothing was written)."""
+    an `aborted` run whose detail says why, not 3 (3 promises nothing was written)."""
     bad = _tampered(plan)
     path = target.plan_file(bad)
     result = target.cli("apply", str(path), "--dsn", target.apply_dsn)
@@ -102,4 +102,4 @@ def test_tampered_program_is_caught_before_its_batch_writes(target: Target,
     detail = target.scalar("SELECT detail FROM seedc.runs WHERE tenant = %s", (bad["tenant"],))
     assert "rows do not match the plan's digest" in (detail or ""), detail
     assert (result.code, target.runs(bad)) == (
-        4, [("failed", False, sum(b["row_count"] for b in before))]), result.error
+        4, [("aborted", False, sum(b["row_count"] for b in before))]), result.error
