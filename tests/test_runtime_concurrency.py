@@ -116,15 +116,20 @@ def test_a_queued_run_proceeds_when_a_slot_frees(target: Target, plan: dict[str,
 
 def test_time_queued_for_a_slot_does_not_consume_the_write_budget(
         target: Target, tmp_path: Path) -> None:
+    """The budget's clock is injected and only moves while the run is queued: 100 s pass
+    there, far above `max_seconds: 2`, and none while it writes, so the outcome does not
+    depend on this machine's speed."""
     plan = compile_variant(tmp_path / "budget", [("max_seconds: 60", "max_seconds: 2")])
     assert plan["estimate"]["seconds"] <= 2  # the write itself fits the budget easily
-    options = ApplyOptions(lease=LeaseSettings(queue_ttl_s=30, poll_s=0.1))
+    clock = [0.0]
+    options = ApplyOptions(lease=LeaseSettings(queue_ttl_s=30, poll_s=0.1),
+                           clock=lambda: clock[0])
     with hold_slots(target.admin_dsn, plan["environment"]) as slots:
         run = Background(lambda: target.apply(plan, options))
         run.start()
         wait_for(lambda: _queue(target) == 1, what="the run in seedc.queue",
                  alive=run.alive)
-        time.sleep(2.5)  # queued longer than max_seconds, well within the queue TTL
+        clock[0] += 100.0  # queued "longer" than max_seconds, well within the queue TTL
         slots[0].close()
         report = run.result()
     assert report.status == "succeeded"
