@@ -285,7 +285,8 @@ class FoundRule:
 
 
 #: The exit code of each exception class (seedc/errors.py), for the rules table.
-EXIT_OF = {"DriftFound": 1, "InvalidInput": 2, "GuardRefused": 3, "RuntimeFailure": 4}
+EXIT_OF = {"DriftFound": 1, "InvalidInput": 2, "GuardRefused": 3, "RuntimeFailure": 4,
+           "RunStopped": 4, "EmbeddedServerError": 4}
 
 
 def _string_constants(tree: ast.AST) -> dict[str, set[str]]:
