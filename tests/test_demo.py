@@ -51,8 +51,10 @@ def _postgres_pids(data_dir: Path) -> list[int]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Path]:
-    """A copy of manifests/ in a temp dir; whatever server the test left running is stopped."""
+    """A copy of the project (manifests/ and pyproject.toml, what marks its root) in a temp
+    dir; whatever server the test left running is stopped."""
     shutil.copytree(REPO / "manifests", tmp_path / "manifests")
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     yield tmp_path
     if _postgres_pids(tmp_path / ".seedc" / "pg"):
         _seedc(tmp_path, "demo", "--stop")
@@ -63,7 +65,7 @@ def test_demo_applies_then_noop_then_stop(project: Path) -> None:
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Traceback" not in first.stderr
     out = first.stdout.splitlines()
-    assert out[0] == "plan: .seedc/demo.plan.json"
+    assert out[0] == f"plan: {project / '.seedc' / 'demo.plan.json'}"
     assert out[1] == "SUCCEEDED: wrote 618 rows"  # 618 = the example plan's rows (README)
     assert "batches: 15 written, 0 already checkpointed, 0 retries" in first.stdout
     assert "tenant acme  environment dev  mode baseline" in first.stdout

@@ -427,9 +427,11 @@ def apply_plan(plan: dict[str, Any], dsn: str, keys: KeyProvider,
     audit = _Audit(control, report, plan["tenant_id"], options.lease.lease_ttl_s)
     heartbeat = Heartbeat(dsn, report.run_id, options.lease.lease_ttl_s,
                           min(options.lease.heartbeat_s, options.lease.lease_ttl_s / 3))
+    heartbeat.watch(control)
+    heartbeat.watch(work)
     tel = options.telemetry or setup_telemetry()
     log = get_logger("seedc.apply")
-    started_row = False
+    started_row = publishing = False
     try:
         with tel.run_span(report):
             log.info("run.start", plan_hash=plan["plan_hash"], dry_run=options.dry_run)
@@ -443,6 +445,10 @@ def apply_plan(plan: dict[str, Any], dsn: str, keys: KeyProvider,
                 for gone in mark_abandoned(control, plan["environment"]):
                     log.warning("run.abandoned", run_id=gone)
                 _run(plan, dsn, keys, options, report, control, work, audit, tel, heartbeat)
+                # evidence before the final status: a run killed while publishing is not
+                # `succeeded` without its report (its lease expires: `abandoned`)
+                publishing = True
+                _publish(plan, options, report, audit.conn, started)
                 audit.finish(report.status, report.message)
                 audit.event(report.status, rows_written=report.rows_written)
             except BaseException as raised:
@@ -454,13 +460,13 @@ def apply_plan(plan: dict[str, Any], dsn: str, keys: KeyProvider,
                     _finalise(dsn, audit, report, exc)
                 log.error("run." + report.status, rule=exc.rule, reason=exc.message)
                 exc.report = report  # type: ignore[attr-defined]
-                _publish_after_failure(plan, options, report, audit, started, exc)
+                if not publishing:  # a failed publication already kept its report unsent
+                    _publish_after_failure(plan, options, report, audit, started, exc)
                 if exc is raised:
                     raise
                 if not isinstance(raised, Exception):
                     raise  # KeyboardInterrupt, SystemExit: as they are, after the cleanup
                 raise exc from raised
-            _publish(plan, options, report, audit.conn, started)
             log.info("run." + report.status, rows_written=report.rows_written,
                      seconds=round(report.seconds, 3))
             return report

@@ -34,6 +34,10 @@ from seedc.runtime.telemetry import get_logger
 __all__ = ["Heartbeat", "LeaseProof", "LeaseSettings", "assert_lease", "cluster_slot",
            "lock_key", "quietly", "tenant_lease"]
 
+#: Seconds without any heartbeat answer after which the database counts as unreachable; a
+#: renewal answers within its 5 s statement timeout whenever the server and network live.
+STALL_S = 12.0
+
 SLOT_CLASS = "seedc-slot"
 TENANT_CLASS = "seedc-tenant"
 LEASE_RULE = "one run per tenant/environment: advisory lock + 60 s lease (sessions 1, 4)"
@@ -209,13 +213,41 @@ class Heartbeat(threading.Thread):
     skipped, not a failure (the batch itself proves the lease).
     """
 
-    def __init__(self, dsn: str, run_id: str, ttl: int, interval: float) -> None:
+    def __init__(self, dsn: str, run_id: str, ttl: int, interval: float,
+                 stall_s: float = STALL_S) -> None:
         super().__init__(daemon=True, name="seedc-lease-heartbeat")
         self.dsn, self.run_id, self.ttl, self.interval = dsn, run_id, ttl, interval
         self.stop = threading.Event()
         self.failed: str | None = None
         self.proof: LeaseProof | None = None
         self._proof_changed = threading.Event()
+        self.stall_s = stall_s
+        self.last_answer = time.monotonic()
+        self._watched: list[psycopg.Connection] = []
+
+    def watch(self, conn: psycopg.Connection) -> None:
+        """Shut this connection's socket if the database stops answering (see `_watchdog`)."""
+        self._watched.append(conn)
+
+    def start(self) -> None:
+        super().start()
+        threading.Thread(target=self._watchdog, daemon=True, name="seedc-stall-watchdog").start()
+
+    def _watchdog(self) -> None:
+        """A frozen network path blocks a read forever: the peer's kernel (a proxy, a NAT)
+        may still ACK every byte and answer keepalive probes, so TCP keepalives and
+        `tcp_user_timeout` never fire. The heartbeat is the run's round trip every `interval`
+        seconds; with no answer for `stall_s`, the run's sockets are shut so every blocked read
+        returns an error and the run stops (exit 4) instead of hanging (issue 10 item 7)."""
+        while not self.stop.wait(0.5):
+            silent = time.monotonic() - self.last_answer
+            if silent > self.stall_s:
+                self.failed = self.failed or (
+                    f"the database stopped answering: no heartbeat reply for {silent:.0f} s "
+                    "(network path frozen or server hung)")
+                for conn in self._watched:
+                    _shut_socket(conn)
+                return
 
     def hold(self, proof: LeaseProof | None) -> None:
         """Start (or stop, with None) renewing the tenant lease row."""
@@ -228,6 +260,7 @@ class Heartbeat(threading.Thread):
         try:
             with connect(self.dsn, autocommit=True, application="seedc-heartbeat",
                          timeouts=(5000, 1000)) as conn:
+                self.watch(conn)
                 while True:
                     if self._proof_changed.is_set():
                         self._proof_changed.clear()
@@ -250,10 +283,22 @@ class Heartbeat(threading.Thread):
                 return
             cur = conn.execute(_RENEW, _proof_params(proof, self.ttl))
         except (errors.LockNotAvailable, errors.QueryCanceled):
+            self.last_answer = time.monotonic()
             return  # a batch holds the lease row FOR SHARE: it proves the lease itself
+        self.last_answer = time.monotonic()
         if cur.rowcount == 0 and self.proof is not None:
             self.failed = ("the tenant lease was lost: its control session no longer holds "
                            "the advisory lock, or the lease row expired or was taken over")
+
+
+def _shut_socket(conn: psycopg.Connection) -> None:
+    """Shut the connection's socket from another thread: a read blocked on it returns."""
+    try:
+        fd = conn.pgconn.socket
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, psycopg.Error):
+        pass  # already closed
 
 
 @contextmanager
