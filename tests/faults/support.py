@@ -564,6 +564,7 @@ class Outcome:
     seconds: float | None = None
     faulted_status: str = "-"
     rerun_status: str = "-"
+    note: str = ""
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
 
     def check(self, name: str, ok: bool, detail: str = "") -> None:
@@ -656,17 +657,12 @@ def finish(outcome: Outcome, t: Target, plan: dict[str, Any], plan_path: Path,
 
 def render_results(results: list[Outcome]) -> str:
     """The faults × outcome table printed at the end of the session."""
-    names: list[str] = []
-    for r in results:
-        for name, _, _ in r.checks:
-            if name not in names:
-                names.append(name)
-    lines = ["| fault | exit (expected) | s | faulted run | re-run | failed checks |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| fault | exit (expected) | s | faulted run | re-run | note | failed checks |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         failed = [name for name, ok, _ in r.checks if not ok]
         lines.append(f"| {r.fault} | {r.code} ({r.expected_code}) | {r.seconds} | "
-                     f"{r.faulted_status} | {r.rerun_status} | "
+                     f"{r.faulted_status} | {r.rerun_status} | {r.note} | "
                      f"{', '.join(failed) if failed else 'none'} |")
     return "\n".join(lines)
 

@@ -146,6 +146,7 @@ def test_kill_9_in_every_phase_then_a_rerun_restores_the_clean_dataset(
         # measured while the trap still holds the killed batch: nothing of it committed
         if expected_checkpoints is not None:
             got = checkpoint_count(ft.admin_dsn, load_plan)
+            outcome.note = f"{got} checkpoints at the kill"
             outcome.check("checkpoints at the kill", got == expected_checkpoints,
                           f"expected {expected_checkpoints}, got {got}")
     finish(outcome, ft, load_plan, plan_path, reference, run, code)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,8 +76,10 @@ def test_a_server_restart_mid_run_stops_it_with_exit_4_and_a_rerun_completes(
             run = CliRun(apply_args(plan_path, dsn), t.tmp)
             try:
                 wait_until(trap.sprung, "batch 13 trapped", alive=run.alive)
+                restarted = time.monotonic()
                 _restart(paths, mode)
                 code = run.wait(60)
+                outcome.note = f"exit {time.monotonic() - restarted:.1f} s after the restart"
             finally:
                 run.close()
         outcome.check("a one-line error names the failure", "seedc: " in run.text,
