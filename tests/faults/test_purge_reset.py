@@ -9,7 +9,6 @@ catalog query under test).
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -20,7 +19,7 @@ from seedc.runtime.db import connect
 from seedc.runtime.purge import child_first, purge_tenant
 from seedc.runtime.schema_checks import unindexed_foreign_keys
 from tests.manifests import REPO
-from tests.runtime_support import SCHEMA_DIR, Target, planned_counts, prepared_target, table_dump
+from tests.runtime_support import SCHEMA_DIR, Target, planned_counts, table_dump
 
 #: Every foreign key of the demo schema whose columns lead no index in 0001 alone (read off
 #: manifests/schema/0001_banking_core.sql: `tenant_id` is covered where a UNIQUE constraint
@@ -43,12 +42,6 @@ UNINDEXED_IN_0001 = {
     ("app.loans", "customer_id", "app.customers"),
     ("app.installments", "tenant_id", "app.tenants"),
 }
-
-
-@pytest.fixture
-def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Target:
-    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
 
 
 def _tables(plan: dict[str, Any]) -> list[str]:
