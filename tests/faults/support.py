@@ -360,19 +360,6 @@ class CliRun:
             raise AssertionError(f"seedc exited early with {self.proc.returncode}:\n"
                                  + self.text[-3000:])
 
-    def wait_event(self, event: str, count: int = 1, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while self.events[event] < count:
-                if not self.running:
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no {count}× {event} within {timeout} s")
-                self.changed.wait(min(left, 0.1))
-        if self.events[event] < count:
-            self.alive()
-
     def kill9(self) -> int:
         os.kill(self.proc.pid, signal.SIGKILL)
         return self.wait(10)

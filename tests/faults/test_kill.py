@@ -147,6 +147,10 @@ def test_kill_9_in_every_phase_then_a_rerun_restores_the_clean_dataset(
         if expected_checkpoints is not None:
             got = checkpoint_count(ft.admin_dsn, load_plan)
             outcome.note = f"{got} checkpoints at the kill"
+            # the run's own log agrees with the database (an independent account)
+            logged = run.events["batch.written"]
+            outcome.check("batch.written events = checkpoints", logged == got,
+                          f"{logged} events, {got} checkpoints")
             outcome.check("checkpoints at the kill", got == expected_checkpoints,
                           f"expected {expected_checkpoints}, got {got}")
     finish(outcome, ft, load_plan, plan_path, reference, run, code)
