@@ -134,6 +134,29 @@ def test_a_table_lock_held_past_the_retries_stops_the_run_with_exit_4(
     finish(outcome, ft, load_plan, plan_path, reference, run, code)
 
 
+def test_a_table_lock_held_during_the_purge_fails_the_run_not_hangs_it(
+        ft: Target, load_plan: dict[str, Any], plan_path: Path,
+        reference: dict[str, str]) -> None:
+    """The purge (load re-creates its dataset, session 7) meets the lock first: it must give
+    up after the mode's lock timeout (session 5), exit 4 — or 3, refused before any write."""
+    first = load_plan["entities"][-1]["table"]  # children first: the first table purged
+    outcome = Outcome(f"ACCESS EXCLUSIVE lock held on {first} from the start", 4, also=3)
+    limit = load_plan["guards"]["timeouts"]["lock_ms"] / 1000 + 10
+    with locked(ft.admin_dsn, first):
+        run = CliRun(apply_args(plan_path, ft.apply_dsn), ft.tmp)
+        try:
+            _exit_within(run, limit)
+            outcome.note = f"exit within {run.seconds:.1f} s" if not run.running else \
+                f"still waiting after {run.seconds:.1f} s (killed)"
+            outcome.check(f"exits within lock_ms + 10 s ({limit:g} s)", not run.running,
+                          outcome.note)
+            code = run.wait(1) if not run.running else run.kill9()
+        finally:
+            run.close()
+    outcome.check("nothing written", checkpoint_count(ft.admin_dsn, load_plan) == 0, "")
+    finish(outcome, ft, load_plan, plan_path, reference, run, code)
+
+
 class Storm:
     """Threads of SERIALIZABLE transactions that read the table seedc writes and update rows
     it reads through foreign keys: each overlapping batch is a pivot and fails with 40001."""
