@@ -9,18 +9,18 @@ catalog query under test).
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from seedc.plan.format import read_plan
 from seedc.runtime.db import connect
 from seedc.runtime.purge import child_first, purge_tenant
 from seedc.runtime.schema_checks import unindexed_foreign_keys
 from tests.manifests import REPO
-from tests.runtime_support import SCHEMA_DIR, Target, planned_counts, prepared_target, table_dump
+from tests.runtime_support import SCHEMA_DIR, Target, planned_counts, table_dump
 
 #: Every foreign key of the demo schema whose columns lead no index in 0001 alone (read off
 #: manifests/schema/0001_banking_core.sql: `tenant_id` is covered where a UNIQUE constraint
@@ -43,12 +43,6 @@ UNINDEXED_IN_0001 = {
     ("app.loans", "customer_id", "app.customers"),
     ("app.installments", "tenant_id", "app.tenants"),
 }
-
-
-@pytest.fixture
-def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> Target:
-    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
 
 
 def _tables(plan: dict[str, Any]) -> list[str]:
@@ -188,3 +182,23 @@ def test_purge_of_a_locked_table_fails_within_the_lock_timeout(
     assert target.counts(plan) == before  # one transaction: nothing was deleted
     assert _checkpoints(target, plan) == len(plan["batches"])
 
+
+
+def test_a_foreign_key_is_covered_only_by_an_index_leading_with_all_its_columns(
+        pg_db: str) -> None:
+    with psycopg.connect(pg_db, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA x")
+        conn.execute("CREATE TABLE x.p (a int, b int, PRIMARY KEY (a, b))")
+        for name in ("c_none", "c_prefix", "c_swapped", "c_partial", "c_second"):
+            conn.execute(sql.SQL("CREATE TABLE x.{} (id int PRIMARY KEY, a int, b int, "
+                                 "FOREIGN KEY (a, b) REFERENCES x.p)").format(
+                sql.Identifier(name)))
+        conn.execute("CREATE INDEX ON x.c_prefix (a)")  # one of two columns: not enough
+        conn.execute("CREATE INDEX ON x.c_swapped (b, a, id)")  # both lead, any order: covered
+        conn.execute("CREATE INDEX ON x.c_partial (a, b) WHERE a > 0")  # partial: not used
+        conn.execute("CREATE INDEX ON x.c_second (id, a, b)")  # not leading: not used
+        found = unindexed_foreign_keys(conn, [f"x.{n}" for n in (
+            "c_none", "c_prefix", "c_swapped", "c_partial", "c_second")])
+    assert [line.split("(")[0] for line in found] == [
+        "x.c_none", "x.c_partial", "x.c_prefix", "x.c_second"]
+    assert all("(a, b) references x.p" in line for line in found)
