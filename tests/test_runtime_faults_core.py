@@ -342,6 +342,26 @@ def _ghost_run(target: Target, tenant: str, expired: bool) -> str:
     return run_id
 
 
+def test_a_run_whose_control_session_is_gone_is_abandoned_before_its_lease_expires(
+        target: Target, batched: dict[str, Any]) -> None:
+    """kill -9 leaves a lease that is valid for up to 60 s more; the recorded control session
+    (pid and start) proves sooner that nothing can finish the run. A live session of the same
+    pid keeps its run `running`."""
+    dead = _ghost_run(target, "globex", expired=False)
+    target.execute("UPDATE seedc.runs SET backend_pid = 2147483000, backend_start = "
+                   "clock_timestamp() - interval '1 minute' WHERE run_id = %s", (dead,))
+    with psycopg.connect(target.admin_dsn, autocommit=True) as live:
+        pid, start = live.execute("SELECT pg_backend_pid(), backend_start FROM "
+                                  "pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()
+        alive = _ghost_run(target, "initech", expired=False)
+        target.execute("UPDATE seedc.runs SET backend_pid = %s, backend_start = %s "
+                       "WHERE run_id = %s", (pid, start, alive))
+        assert target.apply(batched).status == "succeeded"
+        assert _status(target, dead)[:2] == ("abandoned", True)
+        assert "control session is gone" in (_status(target, dead)[2] or "")
+        assert _status(target, alive)[:2] == ("running", False)
+
+
 def _status(target: Target, run_id: str) -> tuple[str, bool, str | None]:
     row = target.scalar("SELECT (status, abandoned_at IS NOT NULL, detail)::text FROM "
                         "seedc.runs WHERE run_id = %s", (run_id,))

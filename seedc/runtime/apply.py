@@ -173,8 +173,10 @@ class _Audit:
         r = self.report
         self.conn.execute(
             "INSERT INTO seedc.runs (run_id, plan_hash, tenant, tenant_id, environment, mode, "
-            "dry_run, status, lease_expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, 'running', "
-            "clock_timestamp() + make_interval(secs => %s))",
+            "dry_run, status, lease_expires_at, backend_pid, backend_start) VALUES (%s, %s, %s, "
+            "%s, %s, %s, %s, 'running', clock_timestamp() + make_interval(secs => %s), "
+            "pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity "
+            "WHERE pid = pg_backend_pid()))",
             (r.run_id, r.plan_hash, r.tenant, self.tenant_id, r.environment, r.mode, r.dry_run,
              self.lease_ttl))
 
