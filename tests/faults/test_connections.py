@@ -2,7 +2,8 @@
 network path, a table lock that never goes away, a storm of conflicting transactions.
 
 The run is caught by a trap when it starts the first transactions batch (batch 13 of 19, twelve
-committed), the fault is injected, the trap released. Expected (issue 10): connection loss and
+committed), the fault is injected, the trap released; one more lock is held from the start so
+that the purge (the first write of a load run) meets it. Expected (issue 10): connection loss and
 a lock that outlives the bounded retries stop the run with exit 4 and a clear message, a frozen
 network within 30 s, never a hang or a traceback; a serialization storm is retried with backoff
 and the run succeeds. Then the common checks (support.finish).
