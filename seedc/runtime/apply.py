@@ -523,7 +523,9 @@ def _finalise(dsn: str, audit: _Audit, report: RunReport, exc: SeedcError) -> No
     and the next run marks it `abandoned`."""
     if not _usable(audit.conn):
         try:
-            audit.conn = connect(dsn, autocommit=True, application="seedc-control")
+            # short: when the network is what failed, the run must still end in seconds
+            audit.conn = connect(dsn, autocommit=True, application="seedc-control",
+                                 connect_timeout=5)
         except SeedcError:
             get_logger("seedc.apply").error("run.unrecorded", run_id=report.run_id)
             return

@@ -22,16 +22,17 @@ CONTROL_TIMEOUTS = (15000, 5000)
 
 def connect(
     dsn: str, *, autocommit: bool = False, application: str = "seedc",
-    timeouts: tuple[int, int] | None = CONTROL_TIMEOUTS,
+    timeouts: tuple[int, int] | None = CONTROL_TIMEOUTS, connect_timeout: int = 10,
 ) -> psycopg.Connection:
     """Open a connection with seedc's session settings; unreachable servers are refusals.
 
-    `timeouts` is (statement_ms, lock_ms) for the whole session (None keeps the server's).
+    `timeouts` is (statement_ms, lock_ms) for the whole session (None keeps the server's);
+    `connect_timeout` bounds the whole connection start, TCP and startup packets alike.
     """
     try:
         # a dead server or network is noticed within ~10 s instead of the kernel's ~2 hours
         conn = psycopg.connect(dsn, autocommit=True, application_name=application,
-                               connect_timeout=10, keepalives=1, keepalives_idle=5,
+                               connect_timeout=connect_timeout, keepalives=1, keepalives_idle=5,
                                keepalives_interval=2, keepalives_count=3,
                                tcp_user_timeout=10000)
     except psycopg.OperationalError as exc:

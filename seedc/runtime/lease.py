@@ -36,7 +36,7 @@ __all__ = ["Heartbeat", "LeaseProof", "LeaseSettings", "assert_lease", "cluster_
 
 #: Seconds without any heartbeat answer after which the database counts as unreachable; a
 #: renewal answers within its 5 s statement timeout whenever the server and network live.
-STALL_S = 12.0
+STALL_S = 10.0
 
 SLOT_CLASS = "seedc-slot"
 TENANT_CLASS = "seedc-tenant"
