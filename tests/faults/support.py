@@ -46,6 +46,7 @@ from tests.runtime_support import (
     make_target,
     planned_counts,
     run_cli_inprocess,
+    table_dump,
     tenant_counts,
     write_plan,
 )
@@ -109,19 +110,8 @@ def batch_index(plan: dict[str, Any], table: str, nth: int = 1) -> int:
 
 def table_digests(admin_dsn: str, plan: dict[str, Any]) -> dict[str, str]:
     """sha256 of `COPY (SELECT * FROM t ORDER BY id) TO STDOUT` per target table (UTC, ISO)."""
-    out = {}
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        conn.execute("SET DateStyle = 'ISO, YMD'")
-        for entity in plan["entities"]:
-            digest = hashlib.sha256()
-            statement = sql.SQL("COPY (SELECT * FROM {} ORDER BY id) TO STDOUT").format(
-                sql.Identifier(*entity["table"].split(".")))
-            with conn.cursor().copy(statement) as cp:
-                for chunk in cp:
-                    digest.update(bytes(chunk))
-            out[entity["table"]] = digest.hexdigest()
-    return out
+    return {table: hashlib.sha256(data).hexdigest()
+            for table, data in table_dump(admin_dsn, plan).items()}
 
 
 def distinct_ids(admin_dsn: str, plan: dict[str, Any]) -> dict[str, int]:
