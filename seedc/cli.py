@@ -95,11 +95,12 @@ def cli(debug: bool, no_color: bool) -> None:
     overrides the level.
     """
     from seedc.runtime.telemetry import configure_logging
+    from seedc.runtime.telemetry.logs import color_enabled, forbid_color
 
-    if no_color:
-        os.environ["NO_COLOR"] = "1"  # read by rich and the log renderer, in this process
+    forbid_color(no_color)
     tty = sys.stderr.isatty()
-    configure_logging(level=os.environ.get("SEEDC_LOG_LEVEL") or ("WARNING" if tty else "INFO"))
+    configure_logging(level=os.environ.get("SEEDC_LOG_LEVEL") or ("WARNING" if tty else "INFO"),
+                      colors=color_enabled(sys.stderr))
 
 
 def _project_env_file(_ctx: click.Context, _param: click.Parameter,

@@ -132,12 +132,14 @@ def next_steps(result: DemoResult, root: Path) -> str:
         admin_where = "password as you gave it"
         dsn_arg = "APPLY_DSN"
         apply_where = f"password in {base}/apply.password"
+    commands = [(f"seedc show {plan}", "what the plan writes"),
+                (f"seedc diff {plan} --dsn {dsn_arg}", "drift against the database; exit 0: none"),
+                ("seedc runs", "the runs, with their evidence")]
+    width = max(len(command) for command, _ in commands)
     return "\n".join([
         "",
         "next steps:",
         f"  admin DSN  {_without_password(result.admin_dsn)}  ({admin_where})",
         f"  apply DSN  {_without_password(result.apply_dsn)}  ({apply_where})",
-        f"  seedc show {plan}                 # what the plan writes",
-        f"  seedc diff {plan} --dsn {dsn_arg}  # drift: exit 0 = none",
-        "  seedc runs                                     # the runs and their evidence",
+        *(f"  {command:<{width}}  # {why}" for command, why in commands),
     ])

@@ -9,27 +9,17 @@ without escape sequences: a plain ``\\r`` redraw.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Any, TextIO
 
 from seedc.runtime.apply import BatchReport, RunReport
+from seedc.runtime.telemetry.logs import color_enabled
 
-__all__ = ["Progress", "color_enabled", "render_run"]
+__all__ = ["Progress", "render_run"]
 
 #: Seconds between two redraws: a fast run must not flood a slow terminal.
 _REDRAW_EVERY_S = 0.1
-
-
-def color_enabled(stream: Any) -> bool:
-    """Escape sequences allowed on ``stream``: a terminal, and ``NO_COLOR`` unset or empty."""
-    if os.environ.get("NO_COLOR"):
-        return False
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 class Progress:
@@ -42,6 +32,7 @@ class Progress:
     def __init__(self, total_rows: int = 0, stream: TextIO | None = None) -> None:
         self.total_rows = total_rows
         self.rows = 0
+        self.busy_s = 0.0  # seconds spent in batches: rows/s as the run summary counts them
         self.stream = stream if stream is not None else sys.stderr
         self.started = time.monotonic()
         self._last_draw = 0.0
@@ -68,13 +59,14 @@ class Progress:
 
     def __call__(self, item: BatchReport, done: int, total: int) -> None:
         self.rows += item.rows
+        self.busy_s += item.seconds
         if not self.enabled:
             return
         now = time.monotonic()
         if done < total and now - self._last_draw < _REDRAW_EVERY_S:
             return
         self._last_draw = now
-        rate = self.rows / max(1e-6, now - self.started)
+        rate = self.rows / self.busy_s if self.busy_s > 0 else 0.0
         if self.color:
             self._draw_rich(done, total, rate)
         else:
@@ -103,7 +95,7 @@ class Progress:
         self._live.refresh()
 
     def _draw_plain(self, done: int, total: int, rate: float, now: float) -> None:
-        left = (total - done) * (now - self.started) / done if done else 0.0
+        left = (total - done) * self.busy_s / done if done else 0.0
         line = (f"apply {done}/{total} batches {self.rows:,} rows {rate:,.0f} rows/s "
                 f"ETA {left:.0f}s")
         self.stream.write("\r" + line.ljust(72))

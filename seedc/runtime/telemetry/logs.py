@@ -23,9 +23,11 @@ __all__ = [
     "add_trace_context",
     "bind_batch",
     "bind_run",
+    "color_enabled",
     "configure_logging",
     "current_trace_ids",
     "drop_echoed_events",
+    "forbid_color",
     "get_logger",
 ]
 
@@ -84,6 +86,26 @@ class _CurrentStderr(io.TextIOBase):
         return _isatty(sys.stderr)
 
 
+_color_forbidden = False
+
+
+def forbid_color(forbidden: bool) -> None:
+    """`seedc --no-color`: set once per invocation by the CLI group."""
+    global _color_forbidden  # one process-wide user choice, set at the CLI edge
+    _color_forbidden = forbidden
+
+
+def color_enabled(stream: Any) -> bool:
+    """Escape sequences allowed on ``stream``: a terminal, no ``--no-color``, and ``NO_COLOR``
+    unset or empty (https://no-color.org)."""
+    if _color_forbidden or os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 #: Events whose message the CLI prints itself as its one `seedc: …` line: on a terminal the
 #: log line would say the same thing twice (issue 11); JSON pipelines keep them.
 ECHOED_BY_CLI = frozenset({"run.refused", "run.failed", "run.aborted", "batch.failed"})
@@ -114,7 +136,7 @@ def configure_logging(*, json: bool | None = None, stream: TextIO | None = None,
     tty = _isatty(out)
     as_json = (not tty) if json is None else json
     if colors is None:
-        colors = tty and not os.environ.get("NO_COLOR")
+        colors = color_enabled(out)
     renderer: Processor = (structlog.processors.JSONRenderer() if as_json
                            else structlog.dev.ConsoleRenderer(colors=colors and tty))
     shared: list[Processor] = [
