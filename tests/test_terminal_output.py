@@ -186,6 +186,19 @@ def test_no_color_on_a_terminal_has_no_escape_sequences(target: Target) -> None:
         assert ESCAPE not in result.output, repr(result.output[:800])
 
 
+def test_a_dry_run_with_nothing_to_write_has_no_empty_would_write_line(target: Target) -> None:
+    plan = acme_plan()
+    path = str(target.plan_file(plan))
+    first = run_cli(["apply", path, "--dsn", target.apply_dsn, "--dry-run"], cwd=target.tmp)
+    assert first.code == 0, first.err[-2000:]
+    assert "would write: tenants 1, users 5" in first.out
+    assert target.apply(plan).status == "succeeded"
+    again = run_cli(["apply", path, "--dsn", target.apply_dsn, "--dry-run"], cwd=target.tmp)
+    assert again.code == 0, again.err[-2000:]
+    assert again.out.startswith("DRY RUN NOOP"), again.out
+    assert "would write" not in again.out
+
+
 def test_a_refusal_on_a_terminal_is_printed_once(target: Target) -> None:
     """A refused apply on a terminal: the `seedc:` line and no second (log) line saying it."""
     plan = acme_plan()
