@@ -81,20 +81,26 @@ def _run_suffix(exc: BaseException) -> str:
     return f" (run {run_id})" if run_id else ""
 
 
-@click.group(cls=SeedcGroup)
+@click.group(cls=SeedcGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="seedc")
 @click.option("--debug", is_flag=True,
               help="Show the traceback of an internal error (also SEEDC_DEBUG=1).")
-def cli(debug: bool) -> None:
+@click.option("--no-color", is_flag=True,
+              help="No colour or escape sequences on a terminal (also NO_COLOR=1).")
+def cli(debug: bool, no_color: bool) -> None:
     """Compile seed manifests into deterministic plans and apply them safely.
 
     Logs are JSON lines on stderr (INFO) when stderr is not a terminal, readable lines at
-    WARNING on a terminal; SEEDC_LOG_LEVEL overrides the level.
+    WARNING on a terminal, where a refusal is printed once, as `seedc: …`; SEEDC_LOG_LEVEL
+    overrides the level.
     """
     from seedc.runtime.telemetry import configure_logging
+    from seedc.runtime.telemetry.logs import color_enabled, forbid_color
 
+    forbid_color(no_color)
     tty = sys.stderr.isatty()
-    configure_logging(level=os.environ.get("SEEDC_LOG_LEVEL") or ("WARNING" if tty else "INFO"))
+    configure_logging(level=os.environ.get("SEEDC_LOG_LEVEL") or ("WARNING" if tty else "INFO"),
+                      colors=color_enabled(sys.stderr))
 
 
 def _project_env_file(_ctx: click.Context, _param: click.Parameter,
@@ -117,11 +123,12 @@ def _env_file_option(help_text: str) -> Callable[[F], F]:
 
 @cli.command("compile")
 @click.argument("manifest", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the plan here.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write the plan here (required on a terminal; else stdout).")
 @click.option("--check", "check", type=click.Path(path_type=Path),
               help="Exit 1 unless this committed plan is exactly what the manifest compiles to.")
 def compile_cmd(manifest: Path, output: Path | None, check: Path | None) -> None:
-    """Compile MANIFEST into a plan (stdout unless -o)."""
+    """Compile MANIFEST into a plan: -o PLAN, or stdout when it is redirected."""
     from seedc.compiler.pipeline import compile_manifest
     from seedc.plan.canonical import pretty_bytes
     from seedc.plan.check import check_plan_file
@@ -136,6 +143,12 @@ def compile_cmd(manifest: Path, output: Path | None, check: Path | None) -> None
         click.echo(f"{check}: up to date ({plan['plan_hash']})")
         return
     if output is None:
+        if sys.stdout.isatty():  # kilobytes of JSON on a screen help nobody (issue 11)
+            raise InvalidInput(
+                f"compiled {manifest}: plan {plan['plan_hash']}, {plan['estimate']['rows']} "
+                f"rows, {len(plan['batches'])} batches; not written: give -o PLAN, or "
+                f"redirect stdout (e.g. -o plans/{plan['environment']}/{plan['tenant']}"
+                ".plan.json)")
         sys.stdout.buffer.write(data)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -328,8 +341,9 @@ def db_install_cmd(dsn: str, apply_role: str | None) -> None:
     from seedc.runtime.install import install
 
     applied = install(_checked_dsn(dsn), apply_role)
-    click.echo(f"control schema: {'applied ' + str(applied) if applied else 'up to date'}"
-               + (f"; granted {apply_role}" if apply_role else ""))
+    done = ("applied migration(s) " + ", ".join(str(n) for n in applied) if applied
+            else "up to date")
+    click.echo(f"control schema: {done}" + (f"; granted {apply_role}" if apply_role else ""))
 
 
 @cli.command("demo")
@@ -359,7 +373,7 @@ def demo_cmd(dsn: str | None, manifest: Path | None, schema_dir: Path | None, as
         stop_embedded_server(base_dir)
         click.echo("embedded PostgreSQL stopped")
         return
-    from seedc.devtools.demo import run_demo
+    from seedc.devtools.demo import next_steps, run_demo
     from seedc.runtime.apply import ApplyOptions
     from seedc.runtime.progress import Progress, render_run
 
@@ -372,6 +386,7 @@ def demo_cmd(dsn: str | None, manifest: Path | None, schema_dir: Path | None, as
         return
     click.echo(f"plan: {result.plan_path}")
     click.echo(render_run(result.report, {}))
+    click.echo(next_steps(result, root))
 
 
 @cli.group("keys")

@@ -69,6 +69,10 @@ def test_demo_applies_then_noop_then_stop(project: Path) -> None:
     assert out[1] == "SUCCEEDED: wrote 618 rows"  # 618 = the example plan's rows (README)
     assert "batches: 15 written, 0 already checkpointed, 0 retries" in first.stdout
     assert "tenant acme  environment dev  mode baseline" in first.stdout
+    assert "next steps:" in first.stdout  # issue 11: the demo says what to try next
+    assert "seedc show .seedc/demo.plan.json" in first.stdout
+    for secret in ("apply.password", "pg.password"):
+        assert (project / ".seedc" / secret).read_text().strip() not in first.stdout
 
     data_dir = project / ".seedc" / "pg"
     pids = _postgres_pids(data_dir)

@@ -203,7 +203,7 @@ def test_db_install_is_idempotent_and_grants_no_more_than_needed(
     target = Target(pg_db, apply_role_dsn, tmp_path, write_dev_key(tmp_path / ".env.local"))
     first = target.cli("db", "install", "--dsn", pg_db, "--apply-role", role)
     assert first.code == 0, first.text
-    assert first.out.strip() == f"control schema: applied [1, 2, 3, 4]; granted {role}"
+    assert first.out.strip() == f"control schema: applied migration(s) 1, 2, 3, 4; granted {role}"
     second = target.cli("db", "install", "--dsn", pg_db, "--apply-role", role)
     assert second.code == 0, second.text
     assert second.out.strip() == f"control schema: up to date; granted {role}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from seedc.compiler.pipeline import compile_manifest
 from seedc.devtools.embedded import ensure_embedded_server
@@ -24,7 +24,8 @@ from seedc.runtime.db import connect
 from seedc.runtime.install import grant_apply_role, install_app_schema, install_control
 from seedc.runtime.keys import LocalDevKeyProvider
 
-__all__ = ["APPLY_ROLE", "DEMO_DATABASE", "DemoResult", "embedded_apply_dsn", "run_demo"]
+__all__ = ["APPLY_ROLE", "DEMO_DATABASE", "DemoResult", "embedded_apply_dsn", "next_steps",
+           "run_demo"]
 
 DEMO_DATABASE = "seedc_demo"
 APPLY_ROLE = "seedc_apply"
@@ -36,6 +37,8 @@ class DemoResult:
     apply_dsn: str
     plan_path: Path
     report: RunReport
+    base_dir: Path = Path(".seedc")
+    embedded: bool = False  # the server is the one under base_dir (no --dsn)
 
 
 def _secret_file(path: Path, make: str) -> str:
@@ -96,4 +99,47 @@ def run_demo(admin_dsn: str | None, manifest: Path, schema_dir: Path,
         folder = (base_dir / "evidence").resolve()
         options.evidence = evidence_factory(f"file://{folder}", plan, env_file)
     report = apply_plan(plan, apply_dsn, LocalDevKeyProvider(env_file), options)
-    return DemoResult(admin, apply_dsn, plan_path, report)
+    return DemoResult(admin, apply_dsn, plan_path, report, base_dir, admin_dsn is None)
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``path`` relative to the project root when it is inside it (what a user types)."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _without_password(dsn: str) -> str:
+    """``postgresql://user@host:port/db`` of a DSN: its password never reaches the screen."""
+    params = conninfo_to_dict(dsn)
+    user = params.get("user") or ""
+    host = params.get("host") or "localhost"
+    port = f":{params['port']}" if params.get("port") else ""
+    return f"postgresql://{user}{'@' if user else ''}{host}{port}/{params.get('dbname', '')}"
+
+
+def next_steps(result: DemoResult, root: Path) -> str:
+    """What to do after the demo: its two DSNs (passwords as the files holding them, never
+    the password) and three commands to try (issue 11, "first hour")."""
+    base = _shown(result.base_dir, root)
+    plan = _shown(result.plan_path, root)
+    if result.embedded:
+        admin_where = f"password in {base}/pg.password"
+        dsn_arg = f'"$(cat {base}/apply.dsn)"'
+        apply_where = f"password in {base}/apply.password; full DSN in {base}/apply.dsn"
+    else:
+        admin_where = "password as you gave it"
+        dsn_arg = "APPLY_DSN"
+        apply_where = f"password in {base}/apply.password"
+    commands = [(f"seedc show {plan}", "what the plan writes"),
+                (f"seedc diff {plan} --dsn {dsn_arg}", "drift against the database; exit 0: none"),
+                ("seedc runs", "the runs, with their evidence")]
+    width = max(len(command) for command, _ in commands)
+    return "\n".join([
+        "",
+        "next steps:",
+        f"  admin DSN  {_without_password(result.admin_dsn)}  ({admin_where})",
+        f"  apply DSN  {_without_password(result.apply_dsn)}  ({apply_where})",
+        *(f"  {command:<{width}}  # {why}" for command, why in commands),
+    ])

@@ -7,7 +7,20 @@ from typing import Any
 __all__ = ["render_summary"]
 
 
+def _canary(canary: dict[str, Any]) -> str:
+    """``off``, or ``on`` with its percent and tenants: words, never a Python dict repr."""
+    if not canary.get("enabled"):
+        return "off"
+    parts = ["on"]
+    if canary.get("percent") is not None:
+        parts.append(f"{canary['percent']}%")
+    if canary.get("tenants"):
+        parts.append("tenants " + ", ".join(canary["tenants"]))
+    return " ".join(parts)
+
+
 def render_summary(plan: dict[str, Any]) -> str:
+    """The plan on one screen, in words: what a reviewer checks before approving."""
     g = plan["guards"]
     est = plan["estimate"]
     keys = plan["keys"]
@@ -23,7 +36,7 @@ def render_summary(plan: dict[str, Any]) -> str:
         f"  window {g['window']['start_utc']}–{g['window']['end_utc']} UTC   "
         f"budget rows≤{g['budget']['max_rows']} bytes≤{g['budget']['max_bytes']} "
         f"seconds≤{g['budget']['max_seconds']}",
-        f"  flags {', '.join(g['flags']) or '(none)'}   canary {g['canary']}   "
+        f"  flags {', '.join(g['flags']) or '(none)'}   canary {_canary(g['canary'])}   "
         f"timeouts statement {g['timeouts']['statement_ms']}ms lock {g['timeouts']['lock_ms']}ms",
         f"  schema head {g['schema']['migrations_head']} fingerprint {g['schema']['fingerprint']}",
         f"estimate: {est['rows']} rows, {est['bytes']} bytes, ~{est['seconds']} s",

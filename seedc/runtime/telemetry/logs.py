@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO, cast
@@ -22,8 +23,11 @@ __all__ = [
     "add_trace_context",
     "bind_batch",
     "bind_run",
+    "color_enabled",
     "configure_logging",
     "current_trace_ids",
+    "drop_echoed_events",
+    "forbid_color",
     "get_logger",
 ]
 
@@ -82,22 +86,59 @@ class _CurrentStderr(io.TextIOBase):
         return _isatty(sys.stderr)
 
 
+_color_forbidden = False
+
+
+def forbid_color(forbidden: bool) -> None:
+    """`seedc --no-color`: set once per invocation by the CLI group."""
+    global _color_forbidden  # one process-wide user choice, set at the CLI edge
+    _color_forbidden = forbidden
+
+
+def color_enabled(stream: Any) -> bool:
+    """Escape sequences allowed on ``stream``: a terminal, no ``--no-color``, and ``NO_COLOR``
+    unset or empty (https://no-color.org)."""
+    if _color_forbidden or os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+#: Events whose message the CLI prints itself as its one `seedc: …` line: on a terminal the
+#: log line would say the same thing twice (issue 11); JSON pipelines keep them.
+ECHOED_BY_CLI = frozenset({"run.refused", "run.failed", "run.aborted", "batch.failed"})
+
+
+def drop_echoed_events(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor for terminals: drop the errors the CLI prints once as `seedc: …`."""
+    if event_dict.get("event") in ECHOED_BY_CLI:
+        raise structlog.DropEvent
+    return event_dict
+
+
 def configure_logging(*, json: bool | None = None, stream: TextIO | None = None,
                       level: int | str = logging.INFO,
-                      stdlib_level: int | str = logging.WARNING) -> None:
+                      stdlib_level: int | str = logging.WARNING,
+                      colors: bool | None = None) -> None:
     """Configure structlog (and the stdlib root logger) to write redacted lines to ``stream``.
 
     ``stream`` defaults to ``sys.stderr`` (whatever it is at each write). ``json=None``
     renders JSON when the stream is not a terminal and readable console lines when it is.
     Records of other libraries
     that use :mod:`logging` (psycopg, hvac, the OTLP exporter) at ``stdlib_level`` and above go
-    through the same redaction and renderer.
+    through the same redaction and renderer. ``colors=None`` colours console lines on a
+    terminal unless ``NO_COLOR`` is set. On a terminal the errors the CLI prints itself
+    (:data:`ECHOED_BY_CLI`) are dropped, so a refusal reads once.
     """
     out = stream if stream is not None else cast(TextIO, _CurrentStderr())
     tty = _isatty(out)
     as_json = (not tty) if json is None else json
+    if colors is None:
+        colors = color_enabled(out)
     renderer: Processor = (structlog.processors.JSONRenderer() if as_json
-                           else structlog.dev.ConsoleRenderer(colors=tty))
+                           else structlog.dev.ConsoleRenderer(colors=colors and tty))
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.StackInfoRenderer(),
@@ -107,8 +148,9 @@ def configure_logging(*, json: bool | None = None, stream: TextIO | None = None,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         add_trace_context,
     ]
+    dropped: list[Processor] = [drop_echoed_events] if tty and not as_json else []
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[*dropped, *shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         context_class=dict,
         logger_factory=structlog.WriteLoggerFactory(file=out),
