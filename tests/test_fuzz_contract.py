@@ -364,10 +364,20 @@ def text_edit(data: bytes, kind: str, seed: int) -> bytes:
 
 
 def _set(doc: Any, path: tuple[Any, ...], op: str, value: Any) -> None:
+    """Apply one mutation at `path`; a path an earlier mutation removed or retyped is left
+    alone (the case keeps its other mutations)."""
     parent = doc
     for key in path[:-1]:
-        parent = parent[key]
+        try:
+            parent = parent[key]
+        except (KeyError, IndexError, TypeError):
+            return
     key = path[-1]
+    if isinstance(parent, list):
+        if not (isinstance(key, int) and -len(parent) <= key < len(parent)):
+            return
+    elif not isinstance(parent, dict) or (op != "replace" and key not in parent):
+        return
     if op == "delete":
         del parent[key]
     elif op == "replace":
