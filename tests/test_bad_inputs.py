@@ -121,3 +121,27 @@ def test_missing_manifest_file_is_invalid_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["compile", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2
     assert "cannot read" in result.output
+
+
+def test_manifest_and_model_problems_are_reported_in_one_run(tmp_path: Path) -> None:
+    """A cross-field manifest error and a model schema error come out together, the model's
+    under their own heading (issue 11: three errors in three places took three runs)."""
+    from click.testing import CliRunner
+
+    from seedc.cli import cli
+
+    path = variant(tmp_path, [("customers:     {count: 40, cap: 100}",
+                               "customers:     {count: 400, cap: 100}")],
+                   model_edits=[("\n  customers:\n", "\n  customers:\n    surprise: 1\n")])
+    out = tmp_path / "plan.json"
+    result = CliRunner().invoke(cli, ["compile", str(path), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    model = tmp_path / "models" / "banking-core.yaml"
+    lines = result.output.splitlines()
+    assert lines[0] == "seedc: invalid manifest (1 error(s)) and model (1 error(s))"
+    assert f"{path}:{line_of(path, 'customers:')}: volumetry.customers.count: count 400 is " \
+        "above its cap 100" in lines[1]
+    assert lines[2] == f"  - model problems ({model}):"
+    assert f"{model}:{line_of(model, 'surprise: 1')}: entities.customers.surprise: unknown " \
+        "field(s): 'surprise'" in lines[3]
+    assert not out.exists()

@@ -36,37 +36,58 @@ def _display_path(path: Path) -> str:
 
 
 def load_inputs(manifest_path: Path) -> tuple[Manifest, Source, ModelSpec, Source]:
-    """Load and validate the manifest and its model, reporting every problem at once."""
-    problems = Problems()
+    """Load and validate the manifest and its model, reporting every problem of both at once:
+    the manifest's schema and cross-field rules, and the model's, in one run (issue 11)."""
+    problems, model_problems = Problems(), Problems()
     source = load_yaml(manifest_path)
     validate_against_schema(source, "manifest", problems)
-    problems.raise_if_any()
-    try:
-        manifest = parse_manifest(source)
-    except ValidationError as exc:  # the schema should have caught it; never a traceback
-        raise InvalidInput(f"{source.path}:1: invalid manifest: "
-                           f"{clip(str(exc).splitlines()[0], 200)}") from None
-    check_manifest(manifest, source, problems)
+    manifest: Manifest | None = None
+    if not problems.items:
+        try:
+            manifest = parse_manifest(source)
+        except ValidationError as exc:  # the schema should have caught it; never a traceback
+            raise InvalidInput(f"{source.path}:1: invalid manifest: "
+                               f"{clip(str(exc).splitlines()[0], 200)}") from None
+        check_manifest(manifest, source, problems)
+    model_ref = source.data.get("model") if isinstance(source.data, dict) else None
+    model: ModelSpec | None = None
+    model_source: Source | None = None
     # Relative to the manifest's own folder, never the working directory: the same command
     # gives the same plan from any directory (issue 9).
-    if Path(manifest.model).is_absolute():
-        problems.at(source, ("model",), f"model path {clip(manifest.model)} is absolute; give "
+    if isinstance(model_ref, str) and Path(model_ref).is_absolute():
+        problems.at(source, ("model",), f"model path {clip(model_ref)} is absolute; give "
                     "it relative to the manifest's folder so the plan is the same everywhere")
-        problems.raise_if_any()
-    model_path = (manifest_path.parent / manifest.model).resolve()
-    if not model_path.is_file():
-        problems.at(source, ("model",), f"model file {clip(manifest.model)} not found "
-                    f"(relative to {clip(str(manifest_path.parent))})")
-        problems.raise_if_any()
-    model_source = load_yaml(model_path)
-    validate_against_schema(model_source, "model", problems)
-    problems.raise_if_any()
-    model = parse_model(model_source, problems)
-    if model is not None:
-        _check_against_model(manifest, source, model, model_source, problems)
-    problems.raise_if_any()
-    assert model is not None
+    elif isinstance(model_ref, str) and model_ref:
+        model_path = (manifest_path.parent / model_ref).resolve()
+        if not model_path.is_file():
+            problems.at(source, ("model",), f"model file {clip(model_ref)} not found "
+                        f"(relative to {clip(str(manifest_path.parent))})")
+        else:
+            model_source = load_yaml(model_path)
+            validate_against_schema(model_source, "model", model_problems)
+            if not model_problems.items:
+                model = parse_model(model_source, model_problems)
+            if manifest is not None and model is not None:
+                _check_against_model(manifest, source, model, model_source, problems)
+    _raise_together(problems, model_problems, model_source)
+    if manifest is None or model is None or model_source is None:  # the schema requires both
+        raise InvalidInput(f"{source.path}:1: the manifest names no model file")
     return manifest, source, model, model_source
+
+
+def _raise_together(problems: Problems, model_problems: Problems,
+                    model_source: Source | None) -> None:
+    """One error listing the manifest's problems, then the model's under their own heading."""
+    if not model_problems.items:
+        problems.raise_if_any()
+        return
+    if not problems.items:
+        model_problems.raise_if_any("invalid model")
+    count, details = problems.lines()
+    model_count, model_details = model_problems.lines()
+    where = model_source.path if model_source is not None else "the model"
+    raise InvalidInput(f"invalid manifest ({count} error(s)) and model ({model_count} error(s))",
+                       details=[*details, f"model problems ({where}):", *model_details])
 
 
 def _check_against_model(

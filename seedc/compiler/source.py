@@ -90,14 +90,19 @@ class Problems:
     def at(self, source: Source, path: tuple[str | int, ...], message: str) -> None:
         self.add(source, source.line_of(path), ".".join(map(str, path)), message)
 
-    def raise_if_any(self, summary: str = "invalid manifest") -> None:
-        if not self.items:
-            return
+    def lines(self) -> tuple[int, list[str]]:
+        """How many distinct problems, and their `file:line: path: message` lines (capped)."""
         ordered = sorted(set(self.items))
         details = [f"{f}:{line}: {p or '(root)'}: {m}" for f, line, p, m in ordered[:MAX_LISTED]]
         if len(ordered) > MAX_LISTED:  # 40,000 unknown keys must not flood the terminal
             details.append(f"… and {len(ordered) - MAX_LISTED} more")
-        raise InvalidInput(f"{summary}: {len(ordered)} error(s)", details=details)
+        return len(ordered), details
+
+    def raise_if_any(self, summary: str = "invalid manifest") -> None:
+        if not self.items:
+            return
+        count, details = self.lines()
+        raise InvalidInput(f"{summary}: {count} error(s)", details=details)
 
 
 def _plain(node: Any) -> Any:
