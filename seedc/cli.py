@@ -132,7 +132,12 @@ def compile_cmd(manifest: Path, output: Path | None, check: Path | None) -> None
     plan = compile_manifest(manifest)
     data = pretty_bytes(plan)
     if check is not None:
-        check_plan_file(check, plan, data)
+        stale = check_plan_file(check, plan, data, manifest)
+        if stale is not None:
+            from seedc.plan.styled import echo_lines
+
+            echo_lines(stale.lines)
+            raise stale.error
         click.echo(f"{check}: up to date ({plan['plan_hash']})")
         return
     if output is None:
@@ -184,10 +189,16 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
     if new is not None and dsn is not None:
         raise click.UsageError("give two plans or --dsn, not both")
     if new is not None:
-        from seedc.plan.diff import diff_plans, render_diff_json, render_diff_text
+        from seedc.plan.diff import diff_plans
+        from seedc.plan.diff_json import render_diff_json
+        from seedc.plan.diff_text import render_diff_lines
+        from seedc.plan.styled import echo_lines
 
         result = diff_plans(read_plan(old), read_plan(new))
-        click.echo(render_diff_json(result) if as_json else render_diff_text(result))
+        if as_json:
+            click.echo(render_diff_json(result))
+        else:
+            echo_lines(render_diff_lines(result))
         sys.exit(int(ExitCode.DIFFERENCES if result.changed else ExitCode.OK))
     from seedc.runtime.db import connect
     from seedc.runtime.drift import diff_database, render_drift_json, render_drift_text
