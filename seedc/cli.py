@@ -200,14 +200,19 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
         else:
             echo_lines(render_diff_lines(result))
         sys.exit(int(ExitCode.DIFFERENCES if result.changed else ExitCode.OK))
+    from seedc.plan.styled import echo_lines
     from seedc.runtime.db import connect
-    from seedc.runtime.drift import diff_database, render_drift_json, render_drift_text
+    from seedc.runtime.drift import diff_database
+    from seedc.runtime.drift_render import render_drift_json, render_drift_lines
     from seedc.runtime.keys import key_provider_for
 
     plan = read_plan(old)
     with connect(_dsn(dsn)) as conn:
         report = diff_database(conn, plan, key_provider_for(env_file))
-    click.echo(render_drift_json(report) if as_json else render_drift_text(report))
+    if as_json:
+        click.echo(render_drift_json(report))
+    else:
+        echo_lines(render_drift_lines(report))
     sys.exit(int(ExitCode.DIFFERENCES if report.drifted else ExitCode.OK))
 
 
