@@ -151,10 +151,15 @@ def test_compile_check_shows_the_diff_cut_with_a_count_and_the_real_manifest(
     from seedc.plan.check import MAX_CHECK_LINES
 
     assert len(full) > MAX_CHECK_LINES  # this diff is long enough to be cut
-    assert shown[:MAX_CHECK_LINES] == full[:MAX_CHECK_LINES]  # the same diff as `seedc diff`
-    assert shown[MAX_CHECK_LINES:] == [
-        f"… {len(full) - MAX_CHECK_LINES} more lines left out; see all with `seedc compile "
-        f"{manifest} -o NEW.plan.json && seedc diff {committed} NEW.plan.json`"]
+    assert len(shown) == MAX_CHECK_LINES + 1
+    body, last = shown[:-1], shown[-1]
+    rest = iter(full)
+    assert all(line in rest for line in body)  # the same diff as `seedc diff`, in order
+    summaries = [line for line in full if not line.startswith(" " * 6)]
+    assert [line for line in body if not line.startswith(" " * 6)] == summaries
+    assert last == (
+        f"… {len(full) - len(body)} more lines left out; see all with `seedc compile "
+        f"{manifest} -o NEW.plan.json && seedc diff {committed} NEW.plan.json`")
     assert any("batches re-chained" in line for line in shown)
     assert committed.read_bytes() == before  # --check writes nothing
 

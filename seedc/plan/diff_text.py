@@ -67,12 +67,24 @@ def render_diff_lines(diff: PlanDiff) -> list[Line]:
 
 
 def limit_lines(lines: list[Line], limit: int, see_all: str) -> list[Line]:
-    """At most `limit` lines; when cut, a last line says how many were left out and how to
-    see them all (never cut silently, issue 11)."""
+    """At most about `limit` lines: every summary line (header, batch, entity) is kept and row
+    lines (indented six or more) fill what is left, in order. When cut, a last line says how
+    many were left out and how to see them all (never cut silently, issue 11)."""
     if len(lines) <= limit:
         return lines
-    left = len(lines) - limit
-    return [*lines[:limit],
+    summary = sum(1 for text, _ in lines if not text.startswith(" " * 6))
+    budget = max(limit - summary, 0)
+    kept: list[Line] = []
+    for line in lines:
+        if not line[0].startswith(" " * 6):
+            kept.append(line)
+        elif budget:
+            kept.append(line)
+            budget -= 1
+    left = len(lines) - len(kept)
+    if not left:
+        return kept
+    return [*kept,
             (f"… {left} more line{'s' if left != 1 else ''} left out; see all with {see_all}",
              "dim")]
 
