@@ -243,3 +243,38 @@ def test_drift_names_changed_columns_with_values_and_pii_masked(
     assert customers["changed_rows_not_detailed"] == 0
     for secret in (stored_email, "hand.edited@example.com"):
         assert secret not in as_json.out
+
+    # bounded: columns are named for at most ROWS_DETAILED changed rows, the rest counted
+    from seedc.runtime.drift import ROWS_DETAILED
+
+    more = ROWS_DETAILED + 2
+    assert target.execute("UPDATE app.customers SET status = 'edited' WHERE id IN (SELECT id "
+                          "FROM app.customers WHERE tenant_id = %s AND id <> %s ORDER BY id "
+                          "LIMIT %s)", (plan["tenant_id"], row, more)) == more
+    bounded = json.loads(target.cli("diff", path, "--dsn", target.apply_dsn, "--json").out)
+    customers = next(e for e in bounded["entities"] if e["entity"] == "customers")
+    assert len(customers["changed"]) == more + 1
+    assert len(customers["changed_rows"]) == ROWS_DETAILED
+    assert customers["changed_rows_not_detailed"] == more + 1 - ROWS_DETAILED
+    text = target.cli("diff", path, "--dsn", target.apply_dsn)
+    assert (f"      columns named for {ROWS_DETAILED} changed row(s); "
+            f"{more + 1 - ROWS_DETAILED} more not compared column by column") in text.out
+
+
+def test_diff_of_plans_without_inline_rows_gives_counts_only() -> None:
+    """Load plans carry the program, not rows: the diff counts rows per entity, names none."""
+    from seedc.plan.diff import diff_plans
+    from seedc.plan.diff_text import render_diff_text
+
+    old = _load(REPO / "plans" / "staging" / "acme-load.plan.json")
+    new = json.loads(json.dumps(old))
+    loans = next(e for e in new["entities"] if e["name"] == "loans")
+    loans["rows"] -= 7
+    new["plan_hash"] = "sha256:" + "0" * 64
+    diff = diff_plans(old, new)
+    assert list(diff.entities) == ["loans"]
+    assert diff.entities["loans"].counts == (0, 7, 0)
+    assert not diff.entities["loans"].inline
+    n = loans["rows"]
+    assert (f"  loans: {n + 7} -> {n} rows (-7): 0 added, 7 removed, 0 changed "
+            "(rows not inline: counts only)") in render_diff_text(diff).splitlines()
