@@ -221,6 +221,10 @@ def test_drift_names_changed_columns_with_values_and_pii_masked(
     planned_status = _rows(plan, "customers")[row]["status"]
     assert target.execute("UPDATE app.customers SET status = 'edited', "
                           "email = 'hand.edited@example.com' WHERE id = %s", (row,)) == 1
+    other = str(target.scalar("SELECT id::text FROM app.customers WHERE tenant_id = %s "
+                              "ORDER BY id OFFSET 1 LIMIT 1", (plan["tenant_id"],)))
+    assert target.execute("UPDATE app.customers SET status = 'x@example.org' WHERE id = %s",
+                          (other,)) == 1  # an e-mail typed into a non-PII column
 
     text = target.cli("diff", path, "--dsn", target.apply_dsn)
     assert text.code == 1, text.text
@@ -228,20 +232,22 @@ def test_drift_names_changed_columns_with_values_and_pii_masked(
     at = lines.index(f"      changed: {row}")
     assert lines[at + 1:at + 3] == ["          email: [PII] -> [PII]",
                                     f'          status: "{planned_status}" -> "edited"']
-    for secret in (stored_email, "hand.edited@example.com"):
+    for secret in (stored_email, "hand.edited@example.com", "x@example.org"):
         assert secret not in text.text
+    assert lines[lines.index(f"      changed: {other}") + 1].startswith(
+        f'          status: "{_rows(plan, "customers")[other]["status"]}" -> "[REDACTED')
 
     as_json = target.cli("diff", path, "--dsn", target.apply_dsn, "--json")
     assert as_json.code == 1, as_json.text
     data = json.loads(as_json.out)
     assert data["drifted"] is True
     customers = next(e for e in data["entities"] if e["entity"] == "customers")
-    assert customers["changed"] == [row]
-    assert customers["changed_rows"] == [{"key": row, "columns": {
+    assert customers["changed"] == sorted([row, other])
+    assert {"key": row, "columns": {
         "email": {"old": "[PII]", "new": "[PII]"},
-        "status": {"old": planned_status, "new": "edited"}}}]
+        "status": {"old": planned_status, "new": "edited"}}} in customers["changed_rows"]
     assert customers["changed_rows_not_detailed"] == 0
-    for secret in (stored_email, "hand.edited@example.com"):
+    for secret in (stored_email, "hand.edited@example.com", "x@example.org"):
         assert secret not in as_json.out
 
     # bounded: columns are named for at most ROWS_DETAILED changed rows, the rest counted
@@ -253,12 +259,13 @@ def test_drift_names_changed_columns_with_values_and_pii_masked(
                           "LIMIT %s)", (plan["tenant_id"], row, more)) == more
     bounded = json.loads(target.cli("diff", path, "--dsn", target.apply_dsn, "--json").out)
     customers = next(e for e in bounded["entities"] if e["entity"] == "customers")
-    assert len(customers["changed"]) == more + 1
+    total = len(customers["changed"])
+    assert total == more + 1  # `row` and `more` others (`other`, second by id, among them)
     assert len(customers["changed_rows"]) == ROWS_DETAILED
-    assert customers["changed_rows_not_detailed"] == more + 1 - ROWS_DETAILED
+    assert customers["changed_rows_not_detailed"] == total - ROWS_DETAILED
     text = target.cli("diff", path, "--dsn", target.apply_dsn)
     assert (f"      columns named for {ROWS_DETAILED} changed row(s); "
-            f"{more + 1 - ROWS_DETAILED} more not compared column by column") in text.out
+            f"{total - ROWS_DETAILED} more not compared column by column") in text.out
 
 
 def test_diff_of_plans_without_inline_rows_gives_counts_only() -> None:

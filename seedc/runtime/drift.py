@@ -25,6 +25,7 @@ from seedc.runtime.keys import KeyProvider
 from seedc.runtime.payload import build_payload
 from seedc.runtime.pii.domains import PiiResolver
 from seedc.runtime.state import copy_lines
+from seedc.runtime.telemetry.redaction import redact_text
 
 __all__ = ["ROWS_DETAILED", "DriftReport", "EntityDrift", "diff_database"]
 
@@ -111,7 +112,8 @@ def _key_of(line: bytes) -> str:
 
 
 def _cell(raw: str) -> str | None:
-    return None if raw == NULL_CELL else unescape(raw)
+    """A non-PII cell for display; redacted too, since a hand edit can put anything there."""
+    return None if raw == NULL_CELL else redact_text(unescape(raw))
 
 
 def _columns(entity: dict[str, Any], want: bytes, found: bytes) -> dict[str, ColumnChange]:
