@@ -139,7 +139,12 @@ def compile_cmd(manifest: Path, output: Path | None, check: Path | None) -> None
     plan = compile_manifest(manifest)
     data = pretty_bytes(plan)
     if check is not None:
-        check_plan_file(check, plan, data)
+        stale = check_plan_file(check, plan, data, manifest)
+        if stale is not None:
+            from seedc.plan.styled import echo_lines
+
+            echo_lines(stale.lines)
+            raise stale.error
         click.echo(f"{check}: up to date ({plan['plan_hash']})")
         return
     if output is None:
@@ -197,19 +202,30 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
     if new is not None and dsn is not None:
         raise click.UsageError("give two plans or --dsn, not both")
     if new is not None:
-        from seedc.plan.diff import diff_plans, render_diff_json, render_diff_text
+        from seedc.plan.diff import diff_plans
+        from seedc.plan.diff_json import render_diff_json
+        from seedc.plan.diff_text import render_diff_lines
+        from seedc.plan.styled import echo_lines
 
         result = diff_plans(read_plan(old), read_plan(new))
-        click.echo(render_diff_json(result) if as_json else render_diff_text(result))
+        if as_json:
+            click.echo(render_diff_json(result))
+        else:
+            echo_lines(render_diff_lines(result))
         sys.exit(int(ExitCode.DIFFERENCES if result.changed else ExitCode.OK))
+    from seedc.plan.styled import echo_lines
     from seedc.runtime.db import connect
-    from seedc.runtime.drift import diff_database, render_drift_json, render_drift_text
+    from seedc.runtime.drift import diff_database
+    from seedc.runtime.drift_render import render_drift_json, render_drift_lines
     from seedc.runtime.keys import key_provider_for
 
     plan = read_plan(old)
     with connect(_dsn(dsn)) as conn:
         report = diff_database(conn, plan, key_provider_for(env_file))
-    click.echo(render_drift_json(report) if as_json else render_drift_text(report))
+    if as_json:
+        click.echo(render_drift_json(report))
+    else:
+        echo_lines(render_drift_lines(report))
     sys.exit(int(ExitCode.DIFFERENCES if report.drifted else ExitCode.OK))
 
 

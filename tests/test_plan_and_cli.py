@@ -130,15 +130,16 @@ def test_diff_shows_row_deltas_and_column_changes(tmp_path: Path) -> None:
     assert CliRunner().invoke(cli, ["compile", str(manifest), "-o", str(new)]).exit_code == 0
     text = CliRunner().invoke(cli, ["diff", str(ACME), str(new)])
     assert text.exit_code == 1
-    assert "customers: 40 -> 42 rows (+2)" in text.output
+    assert "  customers: 40 -> 42 rows (+2): 2 added, 0 removed, 0 changed" in text.output
     assert 'name: "Acme Pagamentos S.A." -> "Acme Bank S.A."' in text.output
     as_json = CliRunner().invoke(cli, ["diff", str(ACME), str(new), "--json"])
     assert as_json.exit_code == 1
     data = json.loads(as_json.output)
     assert data["changed"] is True
-    assert data["entities"]["customers"] == [40, 42]
-    customers = next(b for b in data["batches"] if b["batch"] == "customers-0001")
-    assert len(customers["rows_added"]) == 2
+    customers = data["entities"]["customers"]
+    assert (customers["old_rows"], customers["new_rows"], customers["added"]) == (40, 42, 2)
+    assert len(customers["added_keys"]) == 2
+    assert "customers-0001" in [b["batch"] for b in data["batches"]["changed"]]
 
 
 def test_diff_of_a_tampered_plan_is_invalid_input(tmp_path: Path) -> None:

@@ -65,6 +65,9 @@ def test_diff_names_each_kind_of_drift_apply_refuses_and_reset_restores(
     assert f"  customers: planned {n['customers']}, found {n['customers']}: 0 missing, " \
         "1 changed, 0 not in the plan" in lines
     assert f"      changed: {changed[1]}" in lines
+    column = lines[lines.index(f"      changed: {changed[1]}") + 1]  # issue 11: which column
+    assert column.startswith("          status: "), column
+    assert column.endswith(' -> "edited"'), column
     assert f"  transactions: planned {n['transactions']}, found {n['transactions'] - 1}: " \
         "1 missing, 0 changed, 0 not in the plan" in lines
     assert f"      missing: {deleted[1]}" in lines

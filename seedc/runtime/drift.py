@@ -2,26 +2,35 @@
 
 Unlike the apply-time drift guard (multiset digests, flat memory), this reports which keys:
 it regenerates and resolves every planned row and reads the tenant's rows, keyed by id.
+For changed rows it names the columns that differ (issue 11): only for the entities that
+differ and at most `ROWS_DETAILED` rows each (a second, filtered read), with planned and found
+values for ordinary columns and `[PII]` for PII columns — those hold FPE-resolved values
+(session 6), compared only as differs/not and never printed. Rendering is in `drift_render`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
 from seedc.errors import GuardRefused, RuntimeFailure
+from seedc.plan.diff import PII_MASK, ColumnChange, RowChange
+from seedc.plan.rows import NULL_CELL, unescape
 from seedc.program.evaluate import Program
 from seedc.runtime.db import set_tenant, set_timeouts
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.payload import build_payload
 from seedc.runtime.pii.domains import PiiResolver
 from seedc.runtime.state import copy_lines
+from seedc.runtime.telemetry.redaction import redact_text
 
-__all__ = ["DriftReport", "diff_database", "render_drift_json", "render_drift_text"]
+__all__ = ["ROWS_DETAILED", "DriftReport", "EntityDrift", "diff_database"]
+
+#: Changed rows per entity whose columns are named; the rest are counted.
+ROWS_DETAILED = 10
 
 
 @dataclass
@@ -32,6 +41,8 @@ class EntityDrift:
     missing: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    changed_rows: list[RowChange] = field(default_factory=list)
+    changed_rows_not_detailed: int = 0
 
 
 @dataclass
@@ -88,6 +99,55 @@ def diff_database(conn: psycopg.Connection, plan: dict[str, Any],
             rule="every statement runs under a statement and lock timeout (session 5)") from None
 
 
+def _planned_lines(plan: dict[str, Any], program: Program, resolver: PiiResolver,
+                   entity: str) -> Any:
+    for batch in plan["batches"]:
+        if batch["entity"] == entity:
+            payload = build_payload(plan, program, batch, resolver)
+            yield from payload.copy.split(b"\n")[:-1] if payload.copy else []
+
+
+def _key_of(line: bytes) -> str:
+    return line.split(b"\t", 1)[0].decode()
+
+
+def _cell(raw: str) -> str | None:
+    """A non-PII cell for display; redacted too, since a hand edit can put anything there."""
+    return None if raw == NULL_CELL else redact_text(unescape(raw))
+
+
+def _columns(entity: dict[str, Any], want: bytes, found: bytes) -> dict[str, ColumnChange]:
+    """The columns whose cells differ; PII (and encrypted) ones masked, never decoded."""
+    hidden = set(entity.get("pii") or []) | set(entity.get("encrypted") or [])
+    a = want.decode("utf-8", "replace").split("\t")
+    b = found.decode("utf-8", "replace").split("\t")
+    out: dict[str, ColumnChange] = {}
+    for i, col in enumerate(entity["columns"]):
+        old = a[i] if i < len(a) else NULL_CELL
+        new = b[i] if i < len(b) else NULL_CELL
+        if old != new:
+            out[col] = (ColumnChange(PII_MASK, PII_MASK) if col in hidden
+                        else ColumnChange(_cell(old), _cell(new)))
+    return out
+
+
+def _detail(conn: psycopg.Connection, plan: dict[str, Any], program: Program,
+            resolver: PiiResolver, entity: dict[str, Any], drift: EntityDrift) -> None:
+    """Name the changed columns of the first `ROWS_DETAILED` changed rows of one entity."""
+    keys = set(drift.changed[:ROWS_DETAILED])
+    want = {_key_of(line): line for line in _planned_lines(plan, program, resolver,
+                                                            entity["name"])
+            if _key_of(line) in keys}
+    found = {}
+    for line in copy_lines(conn, entity["sql"]["read"]):
+        if _key_of(line) in keys:
+            found[_key_of(line)] = line
+    for key in drift.changed[:ROWS_DETAILED]:
+        if key in want and key in found:
+            drift.changed_rows.append(RowChange(key, _columns(entity, want[key], found[key])))
+    drift.changed_rows_not_detailed = len(drift.changed) - len(drift.changed_rows)
+
+
 def _diff(conn: psycopg.Connection, plan: dict[str, Any], keys: KeyProvider) -> DriftReport:
     key = keys.fetch(plan)
     resolver = PiiResolver(key.key, plan["keys"]["algorithm"])
@@ -103,33 +163,13 @@ def _diff(conn: psycopg.Connection, plan: dict[str, Any], keys: KeyProvider) -> 
         for entity in plan["entities"]:
             found = _keyed(list(copy_lines(conn, entity["sql"]["read"])))
             want = planned[entity["name"]]
-            out.append(EntityDrift(
+            drift = EntityDrift(
                 entity["name"], len(want), len(found),
                 missing=sorted(set(want) - set(found)),
                 changed=sorted(k for k in set(want) & set(found) if want[k] != found[k]),
-                unexpected=sorted(set(found) - set(want))))
+                unexpected=sorted(set(found) - set(want)))
+            del found
+            if drift.changed:
+                _detail(conn, plan, program, resolver, entity, drift)
+            out.append(drift)
     return DriftReport(plan["plan_hash"], plan["tenant"], plan["environment"], out)
-
-
-def render_drift_text(report: DriftReport, limit: int = 10) -> str:
-    head = (f"drift: tenant {report.tenant} ({report.environment}) vs plan {report.plan_hash}"
-            if report.drifted else
-            f"no drift: tenant {report.tenant} ({report.environment}) matches {report.plan_hash}")
-    lines = [head]
-    for e in report.entities:
-        if not (e.missing or e.changed or e.unexpected):
-            continue
-        lines.append(f"  {e.entity}: planned {e.planned}, found {e.found}: "
-                     f"{len(e.missing)} missing, {len(e.changed)} changed, "
-                     f"{len(e.unexpected)} not in the plan")
-        for label, keys in (("missing", e.missing), ("changed", e.changed),
-                            ("not in plan", e.unexpected)):
-            for k in keys[:limit]:
-                lines.append(f"      {label}: {k}")
-            if len(keys) > limit:
-                lines.append(f"      … {len(keys) - limit} more {label}")
-    return "\n".join(lines)
-
-
-def render_drift_json(report: DriftReport) -> str:
-    return json.dumps({"drifted": report.drifted, **asdict(report)}, indent=2, sort_keys=True)
