@@ -74,7 +74,7 @@ def _fmt(value: Decimal, locale: str) -> str:
     return text.translate(str.maketrans(",.", ".,")) if locale == PT_BR else text
 
 
-def _pct(value: Decimal | str, locale: str) -> str:
+def _pct(value: object, locale: str) -> str:
     text = str(value)
     return text.replace(".", ",") if locale == PT_BR else text
 
