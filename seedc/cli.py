@@ -381,31 +381,70 @@ def keys_group() -> None:
 
 @keys_group.command("status")
 @click.argument("plan_path", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
-def keys_status_cmd(plan_path: Path, as_json: bool) -> None:
-    """Show the plan's salt_version against the key's current version in Vault.
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the status as JSON, refusals included (then exit 3).")
+@_env_file_option("Dev-only key file (isolated dev only, without VAULT_ADDR).")
+def keys_status_cmd(plan_path: Path, as_json: bool, env_file: Path) -> None:
+    """Show the plan's salt_version against the key's current version.
 
-    Exit 0 when they match, 3 when the key rotated, is missing or is ahead of the plan.
+    The key is the one `apply` would use: Vault when VAULT_ADDR is set, else the dev-only
+    key in .env.local for an isolated dev plan (session 1). Exit 0 when they match, 3 when
+    the key rotated, is missing, is ahead of the plan or may not be used here.
+
+    \b
+    Examples:
+      seedc keys status plans/dev/acme.plan.json
+      VAULT_ADDR=https://vault:8200 seedc keys status plans/ci/acme.plan.json --json
     """
-    from seedc.errors import GuardRefused
+    from seedc.errors import GuardRefused, SeedcError
     from seedc.plan.format import read_plan
-    from seedc.runtime.keys.vault import VaultKeyProvider
+    from seedc.runtime.keys import LocalDevKeyProvider
 
-    plan = read_plan(plan_path)
-    status = VaultKeyProvider.from_environment().status(plan)
+    plan: dict[str, Any] | None = None
+    source = "vault" if os.environ.get("VAULT_ADDR") else "local-dev"
+    try:
+        plan = read_plan(plan_path)
+        if source == "vault":
+            from seedc.runtime.keys.vault import VaultKeyProvider
+
+            vault = VaultKeyProvider.from_environment().status(plan)
+            out: dict[str, Any] = {
+                "source": source, "ref": vault.ref, "plan_version": vault.plan_version,
+                "key_version": vault.vault_version, "vault_version": vault.vault_version,
+                "state": vault.state, "message": vault.message}
+            where = f"Vault version {_or_dash(vault.vault_version)}"
+        else:
+            local = LocalDevKeyProvider(env_file).status(plan)
+            out = {"source": source, "ref": plan["keys"]["ref"], "key_file": local.key_file,
+                   "plan_version": local.plan_version, "key_version": local.key_version,
+                   "state": local.state, "message": local.message}
+            where = f"dev key ({local.key_file}) version {_or_dash(local.key_version)}"
+    except SeedcError as exc:
+        if as_json:
+            click.echo(json.dumps({
+                "source": source, "plan": str(plan_path),
+                "ref": plan["keys"]["ref"] if plan else None,
+                "state": "refused" if isinstance(exc, GuardRefused) else "invalid",
+                "message": redact_text(exc.message), "rule": exc.rule}, indent=2,
+                sort_keys=True))
+        raise
     if as_json:
-        click.echo(json.dumps({"ref": status.ref, "plan_version": status.plan_version,
-                               "vault_version": status.vault_version, "state": status.state,
-                               "message": status.message}, indent=2, sort_keys=True))
+        click.echo(json.dumps(out, indent=2, sort_keys=True))
     else:
-        click.echo(f"{status.ref}: plan salt_version {status.plan_version}, Vault version "
-                   f"{status.vault_version if status.vault_version is not None else '-'}: "
-                   f"{status.state}")
-    if status.state != "ok":
-        raise GuardRefused(status.message + (
+        click.echo(f"{out['ref']}: plan salt_version {out['plan_version']}, {where}: "
+                   f"{out['state']}")
+    if out["state"] == "missing" and source == "local-dev":
+        raise GuardRefused(str(out["message"]),
+                           rule="dev-only local key: isolated dev only, never in CI (session 1)")
+    if out["state"] != "ok":
+        raise GuardRefused(str(out["message"]) + (
             "; coordinated reseed: recompile with the new salt_version, `seedc reset PLAN "
-            "--yes`, then `seedc apply`" if status.state == "rotated" else ""),
+            "--yes`, then `seedc apply`" if out["state"] == "rotated" else ""),
             rule="key version equals salt_version (sessions 1, 6)")
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 @cli.group("evidence")

@@ -7,11 +7,14 @@ oracle for a Brazilian input is the same quote given in canonical form.
 from __future__ import annotations
 
 import json
+import secrets
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from seedc.cli import cli
+from tests.manifests import REPO
 
 C_ENV = {"LANG": "C.UTF-8", "LC_ALL": ""}
 PT_ENV = {"LANG": "pt_BR.UTF-8", "LC_ALL": ""}
@@ -101,3 +104,86 @@ def test_finance_help_has_examples_and_the_dot_rule() -> None:
     assert "Examples:" in out
     assert "seedc finance quote --principal" in out
     assert "1.000 is one thousand in pt-BR" in " ".join(out.split())
+
+
+# --- keys status without Vault: the dev key apply would use (issue 11) ----------------------
+
+DEV_PLAN = REPO / "plans" / "dev" / "acme.plan.json"
+CI_PLAN = REPO / "plans" / "ci" / "acme.plan.json"
+
+
+def _dev_key(path: Path, version: int) -> Path:
+    path.write_text(f"SEEDC_DEV_FPE_KEY={secrets.token_hex(32)}\n"
+                    f"SEEDC_DEV_FPE_KEY_VERSION={version}\n")
+    return path
+
+
+def _keys(args: list[str]) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["keys", "status", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def no_vault(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("VAULT_ADDR", "VAULT_TOKEN", "CI"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_vault")
+def test_keys_status_isolated_dev_reports_the_local_key(tmp_path: Path) -> None:
+    env = _dev_key(tmp_path / ".env.local", 1)
+    code, out, err = _keys([str(DEV_PLAN), "--env-file", str(env)])
+    assert code == 0, err
+    assert out == f"seedc/dev/acme/fpe: plan salt_version 1, dev key ({env}) version 1: ok\n"
+    code, out, _ = _keys([str(DEV_PLAN), "--env-file", str(env), "--json"])
+    assert code == 0
+    assert json.loads(out) == {
+        "source": "local-dev", "ref": "seedc/dev/acme/fpe", "key_file": str(env),
+        "plan_version": 1, "key_version": 1, "state": "ok",
+        "message": f"the dev key in {env} is at version 1"}
+    key = env.read_text().split("\n")[0].split("=")[1]
+    assert key not in out
+
+
+@pytest.mark.usefixtures("no_vault")
+def test_keys_status_local_rotated_and_missing_exit_3_with_json(tmp_path: Path) -> None:
+    env = _dev_key(tmp_path / ".env.local", 2)
+    code, out, err = _keys([str(DEV_PLAN), "--env-file", str(env), "--json"])
+    assert code == 3
+    data = json.loads(out)
+    assert (data["state"], data["key_version"], data["plan_version"]) == ("rotated", 2, 1)
+    assert "seedc reset PLAN --yes" in err
+    code, out, err = _keys([str(DEV_PLAN), "--env-file", str(tmp_path / "absent"), "--json"])
+    assert code == 3
+    assert json.loads(out)["state"] == "missing"
+    assert "no dev key" in err
+    assert "seedc demo" in err
+
+
+@pytest.mark.usefixtures("no_vault")
+def test_keys_status_refusals_print_json_then_exit_3(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = _dev_key(tmp_path / ".env.local", 1)
+    code, out, err = _keys([str(CI_PLAN), "--env-file", str(env), "--json"])
+    assert code == 3
+    data = json.loads(out)
+    assert data["state"] == "refused"
+    assert data["rule"] == "dev-only local key: isolated dev only, never in CI (session 1)"
+    assert "only a dev manifest marked isolated_dev may use it" in data["message"]
+    assert "configure Vault" in err
+    monkeypatch.setenv("CI", "true")
+    code, out, err = _keys([str(DEV_PLAN), "--env-file", str(env), "--json"])
+    assert code == 3
+    assert json.loads(out)["state"] == "refused"
+    assert "refused because CI is set" in err
+    monkeypatch.delenv("CI")
+    code, out, err = _keys([str(REPO / "manifests" / "dev" / "acme.yaml"), "--json"])
+    assert code == 2
+    assert json.loads(out)["state"] == "invalid"
+    assert "this is a manifest, not a plan" in err
+
+
+def test_keys_status_help_has_examples() -> None:
+    out = CliRunner().invoke(cli, ["keys", "status", "--help"]).output
+    assert "Examples:" in out
+    assert "seedc keys status plans/dev/acme.plan.json" in out
