@@ -482,63 +482,105 @@ def evidence_verify_cmd(report_path: Path, env_file: Path) -> None:
     click.echo(f"{report_path}: valid ({algorithm} signature, sha256 {envelope['sha256']})")
 
 
+def _runs_dsn(dsn: str | None) -> str:
+    """As `_dsn`, except that a stopped embedded server is said, not started (issue 11):
+    listing runs must not bring a database up behind the user's back."""
+    if dsn or any(os.environ.get(v) for v in _LIBPQ_SERVER_VARS if v != "PGPORT"):
+        return _dsn(dsn)
+    from seedc.devtools.demo import embedded_apply_dsn
+    from seedc.devtools.project import find_project_root
+
+    root = find_project_root()
+    embedded = embedded_apply_dsn(root / ".seedc") if root is not None else None
+    if embedded is None:
+        return _dsn(dsn)  # says how to get a database (exit 2)
+    import psycopg
+
+    try:
+        psycopg.connect(embedded, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        from seedc.errors import GuardRefused
+
+        raise GuardRefused("the embedded server is stopped: `seedc demo` starts it (or pass "
+                           "--dsn)", rule="read-only commands never start a server (issue 11)"
+                           ) from None
+    return embedded
+
+
 @cli.group("runs", invoke_without_command=True)
-@click.option("--dsn", help="Database holding the seedc schema (default as for apply).")
+@click.option("--dsn", help="Database holding the seedc schema (default as for apply, but a "
+                            "stopped embedded server is not started).")
 @click.option("--limit", type=int, default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list.")
 @click.pass_context
 def runs_group(ctx: click.Context, dsn: str | None, limit: int, as_json: bool) -> None:
-    """Recent runs: status, plan hash, evidence URI."""
+    """Recent runs, newest first: status, rows, plan hash, evidence URI.
+
+    A dry run shows as `dry-run` with ~N (rows it would write); a reset as `reset` with -N
+    (rows deleted; listed when the role may read seedc.audit). The evidence URI is the one
+    `seedc evidence verify` takes.
+
+    \b
+    Examples:
+      seedc runs --limit 5
+      seedc runs --dsn postgresql://seedc_apply@db/app --json
+    """
     ctx.ensure_object(dict)
     ctx.obj["dsn"] = dsn
     if ctx.invoked_subcommand is not None:
         return
     from seedc.runtime.abandoned import mark_abandoned
     from seedc.runtime.db import connect
+    from seedc.runtime.runs_view import list_runs, render_list
 
-    with connect(_dsn(dsn), autocommit=True) as conn:
+    with connect(_runs_dsn(dsn), autocommit=True) as conn:
         mark_abandoned(conn)  # expired `running` rows become `abandoned` (issue 10 item 4)
-        rows = conn.execute(
-            "SELECT r.run_id::text, r.started_at, r.tenant, r.environment, r.mode, r.dry_run, "
-            "r.status, r.rows_written, r.plan_hash, e.uri, e.status FROM seedc.runs r "
-            "LEFT JOIN seedc.evidence e ON e.run_id = r.run_id "
-            "ORDER BY r.started_at DESC LIMIT %s", (limit,)).fetchall()
+        rows = list_runs(conn, limit)
     if as_json:
-        keys = ("run_id", "started_at", "tenant", "environment", "mode", "dry_run", "status",
-                "rows_written", "plan_hash", "evidence_uri", "evidence_status")
-        click.echo(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2,
-                              default=str))
+        keys = ("run_id", "started_at", "finished_at", "tenant", "environment", "mode",
+                "dry_run", "status", "shown_status", "rows_written", "would_write",
+                "plan_hash", "evidence_uri", "evidence_status", "evidence_file_sha256")
+        click.echo(json.dumps([{k: r.get(k) for k in keys} | (
+            {"rows_deleted": r["rows_deleted"]} if r["status"] == "reset" else {})
+            for r in rows], indent=2, default=str))
         return
-    for r in rows:
-        click.echo(f"{r[0]}  {r[1]:%Y-%m-%d %H:%M:%SZ}  {r[2]}/{r[3]} {r[4]}"
-                   f"{' dry-run' if r[5] else ''}  {r[6]:<9} {r[7]:>9} rows  {r[8][:19]}…  "
-                   f"{r[9] or '-'}")
+    click.echo(render_list(rows))
 
 
 @runs_group.command("show")
 @click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its audit trail as JSON.")
 @click.pass_context
-def runs_show_cmd(ctx: click.Context, run_id: str) -> None:
-    """One run: its row, evidence and audit trail."""
-    from seedc.runtime.db import connect
+def runs_show_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """One run: its row, evidence and audit trail (time, event, rule, short detail).
 
-    with connect(_dsn(ctx.obj.get("dsn")), autocommit=True) as conn:
-        run = conn.execute("SELECT run_id::text, plan_hash, tenant, environment, mode, dry_run, "
-                           "status, detail, rows_written, started_at, finished_at "
-                           "FROM seedc.runs WHERE run_id::text = %s", (run_id,)).fetchone()
-        if run is None:
-            raise InvalidInput(f"no run {run_id}")
-        evidence = conn.execute("SELECT uri, version_id, sha256, retain_until, status "
-                                "FROM seedc.evidence WHERE run_id::text = %s",
-                                (run_id,)).fetchone()
-    names = ("run_id", "plan_hash", "tenant", "environment", "mode", "dry_run", "status",
-             "detail", "rows_written", "started_at", "finished_at")
-    for name, value in zip(names, run, strict=True):
-        click.echo(f"{name:<13} {value}")
-    if evidence:
-        for name, value in zip(("evidence_uri", "version_id", "sha256", "retain_until",
-                                "evidence"), evidence, strict=True):
-            click.echo(f"{name:<13} {value}")
+    RUN_ID may be any unique prefix of the id (as in git); an ambiguous prefix exits 2 and
+    lists the candidates. The audit trail needs a role that may read seedc.audit (the apply
+    role may only append to it): pass an admin --dsn to `seedc runs`.
+
+    \b
+    Examples:
+      seedc runs show 1a2b3c4d
+      seedc runs --dsn postgresql://postgres@db/app show 1a2b --json
+    """
+    from seedc.runtime.db import connect
+    from seedc.runtime.runs_view import audit_readable, audit_trail, find_run, render_show
+
+    with connect(_runs_dsn(ctx.obj.get("dsn")), autocommit=True) as conn:
+        run = find_run(conn, run_id)
+        trail = audit_trail(conn, run["run_id"]) if audit_readable(conn) else None
+        role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+    if as_json:
+        out = {k: v for k, v in run.items() if not k.startswith("evidence_")}
+        out["evidence"] = None if not run["evidence_uri"] else {
+            "uri": run["evidence_uri"], "status": run["evidence_status"],
+            "file_sha256": run["evidence_file_sha256"],
+            "version_id": run["evidence_version_id"],
+            "retain_until": run["evidence_retain_until"]}
+        out["audit"] = trail
+        click.echo(json.dumps(out, indent=2, default=str, sort_keys=True))
+        return
+    click.echo(render_show(run, trail, role))
 
 
 @cli.group("finance")

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from seedc.cli import cli
+from seedc.runtime.apply import ApplyOptions
 from tests.manifests import REPO
+from tests.runtime_support import Target, admin_execute, prepared_target, run_cli_inprocess
 
 C_ENV = {"LANG": "C.UTF-8", "LC_ALL": ""}
 PT_ENV = {"LANG": "pt_BR.UTF-8", "LC_ALL": ""}
@@ -187,3 +190,129 @@ def test_keys_status_help_has_examples() -> None:
     out = CliRunner().invoke(cli, ["keys", "status", "--help"]).output
     assert "Examples:" in out
     assert "seedc keys status plans/dev/acme.plan.json" in out
+
+
+# --- seedc runs / runs show (the `target` fixture: real PostgreSQL, dev key) ------------------
+
+
+@pytest.fixture
+def target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Target:
+    return prepared_target(pg_db, apply_role_dsn, tmp_path, monkeypatch)
+
+
+def _runs_history(target: Target, plan: dict[str, Any]) -> tuple[str, str, str]:
+    """A dry run, a real run, a reset: the three kinds a user sees; returns their ids."""
+    dry = target.apply(plan, ApplyOptions(dry_run=True))
+    real = target.apply(plan)
+    path = target.plan_file(plan)
+    reset = target.cli_inprocess("reset", str(path), "--yes", "--dsn", target.apply_dsn)
+    assert reset.code == 0, reset.text
+    reset_id = target.scalar("SELECT run_id::text FROM seedc.audit WHERE event = 'reset'")
+    return dry.run_id, real.run_id, reset_id
+
+
+def test_runs_list_header_width_dry_run_and_reset(target: Target, plan: dict[str, Any]) -> None:
+    dry, real, reset = _runs_history(target, plan)
+    total = sum(len(b["rows"]) for b in plan["batches"])
+    admin = target.cli_inprocess("runs", "--dsn", target.admin_dsn)
+    assert admin.code == 0, admin.text
+    lines = admin.out.splitlines()
+    assert lines[0].split() == ["RUN", "STARTED", "(UTC)", "TENANT/ENV", "STATUS", "ROWS",
+                                "PLAN", "EVIDENCE"]
+
+    # columns fit 100; only a URI too long for its row goes whole on its own line
+    assert all(len(line) <= 100 for line in lines if not line.startswith("  evidence "))
+    by_id = {line[:8]: line for line in lines[1:]}
+    assert " dry-run " in by_id[dry[:8]]
+    assert f"~{total} " in by_id[dry[:8]]
+    assert "succeeded" not in by_id[dry[:8]]
+    assert f" succeeded  {total:>8} " in by_id[real[:8]]
+    assert " reset " in by_id[reset[:8]]
+    assert f"-{total} " in by_id[reset[:8]]
+    uri = target.scalar("SELECT uri FROM seedc.evidence WHERE run_id = %s", (real,))
+    assert uri.startswith("file://")
+    assert uri in admin.out  # whole, on the row or on its own line: what verify takes
+    # the apply role cannot read the audit trail, so resets are not listed; runs are
+    role = target.cli_inprocess("runs", "--dsn", target.apply_dsn, "--json")
+    assert role.code == 0, role.text
+    data = json.loads(role.out)
+    assert [r["run_id"] for r in data] == [real, dry]
+    assert (data[1]["shown_status"], data[1]["dry_run"], data[1]["would_write"]) == (
+        "dry-run", True, total)
+    assert (data[0]["shown_status"], data[0]["rows_written"]) == ("succeeded", total)
+    assert data[0]["evidence_uri"] == uri
+    assert len(data[0]["evidence_file_sha256"]) == 64
+    full = json.loads(target.cli_inprocess("runs", "--dsn", target.admin_dsn, "--json").out)
+    assert (full[0]["run_id"], full[0]["status"]) == (reset, "reset")
+    assert full[0]["rows_deleted"] == total
+
+
+def test_runs_show_prefix_json_and_audit_trail(target: Target, plan: dict[str, Any]) -> None:
+    _, real, _ = _runs_history(target, plan)
+    shown = target.cli_inprocess("runs", "--dsn", target.admin_dsn, "show", real[:6])
+    assert shown.code == 0, shown.text
+    assert f"run_id        {real}" in shown.out
+    assert "status        succeeded" in shown.out
+    assert "file sha256" in shown.out
+    audit = target.scalar("SELECT count(*) FROM seedc.audit WHERE run_id = %s", (real,))
+    assert audit >= 2
+    assert f"audit trail   {audit} event(s)" in shown.out
+    assert " start " in shown.out or "start" in shown.out
+    data = json.loads(target.cli_inprocess("runs", "--dsn", target.admin_dsn, "show", real,
+                                           "--json").out)
+    assert data["run_id"] == real
+    assert len(data["audit"]) == audit
+    assert data["evidence"]["file_sha256"] == target.scalar(
+        "SELECT sha256 FROM seedc.evidence WHERE run_id = %s", (real,))
+    assert "sha256" not in data["evidence"]
+    as_role = target.cli_inprocess("runs", "--dsn", target.apply_dsn, "show", real[:8])
+    assert as_role.code == 0, as_role.text
+    assert "audit trail   not readable by role" in as_role.out
+    assert json.loads(target.cli_inprocess("runs", "--dsn", target.apply_dsn, "show",
+                                           real[:8], "--json").out)["audit"] is None
+
+
+def test_runs_show_refuses_unknown_ambiguous_and_malformed_ids(
+        target: Target, plan: dict[str, Any]) -> None:
+    dry, real, _ = _runs_history(target, plan)
+    missing = target.cli_inprocess("runs", "--dsn", target.admin_dsn, "show", "ffffffff-0")
+    assert missing.code == 2
+    assert "no run ffffffff-0" in missing.error
+    twin = real[:9] + ("0000" if real[9:13] != "0000" else "1111") + real[13:]
+    admin_execute(target.admin_dsn,
+                  "INSERT INTO seedc.runs (run_id, plan_hash, tenant, tenant_id, environment, "
+                  "mode, dry_run, status, finished_at) SELECT %s, plan_hash, tenant, tenant_id, "
+                  "environment, mode, dry_run, 'failed', now() FROM seedc.runs WHERE run_id = %s",
+                  (twin, real))
+    before = target.scalar("SELECT count(*) FROM seedc.audit")
+    amb = target.cli_inprocess("runs", "--dsn", target.admin_dsn, "show", real[:8])
+    assert amb.code == 2
+    assert f"run id prefix {real[:8]} is ambiguous: give more characters" in amb.error
+    assert twin in amb.error
+    assert real in amb.error
+    assert dry not in amb.error
+    assert amb.out == ""
+    bad = target.cli_inprocess("runs", "--dsn", target.admin_dsn, "show", "%")
+    assert bad.code == 2
+    assert "is not a run id or a prefix of one" in bad.error
+    assert target.scalar("SELECT count(*) FROM seedc.audit") == before
+
+
+def test_runs_does_not_start_a_stopped_embedded_server(tmp_path: Path) -> None:
+    """A project whose `.seedc/apply.dsn` points at a server that is not running: exit 3."""
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / ".seedc").mkdir()
+    (tmp_path / ".seedc" / "apply.dsn").write_text(
+        "postgresql://seedc_apply@127.0.0.1:1/seedc_demo\n")
+    result = run_cli_inprocess(["runs"], cwd=tmp_path)
+    assert result.code == 3, result.text
+    assert "the embedded server is stopped: `seedc demo` starts it" in result.error
+    assert not (tmp_path / ".seedc" / "pgdata").exists()
+
+
+def test_runs_help_has_examples() -> None:
+    for args in (["runs", "--help"], ["runs", "show", "--help"]):
+        out = CliRunner().invoke(cli, args).output
+        assert "Examples:" in out
+        assert "seedc runs" in out
