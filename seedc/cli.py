@@ -453,20 +453,35 @@ def evidence_group() -> None:
 
 
 @evidence_group.command("verify")
-@click.argument("report_path", type=click.Path(path_type=Path))
+@click.argument("report_ref", metavar="REPORT")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the verdict, both digests and any problems as JSON.")
 @_env_file_option("Dev-only signing key (when Vault is not configured).")
-def evidence_verify_cmd(report_path: Path, env_file: Path) -> None:
-    """Check a report's sha256 and signature; exit 1 on any tampering."""
+def evidence_verify_cmd(report_ref: str, as_json: bool, env_file: Path) -> None:
+    """Check a run report's digest and signature; exit 1 on any tampering.
+
+    REPORT is the evidence URI `seedc runs` prints (file://… or s3://bucket/key, read with
+    boto3's settings such as AWS_ENDPOINT_URL) or a plain path. Two digests, never confused:
+    the report sha256 is the envelope's digest of the signed report; the file sha256 is of
+    the stored bytes (what seedc.evidence indexes and the next report chains).
+
+    \b
+    Examples:
+      seedc evidence verify s3://evidence/runs/20250101T000000Z-acme-1a2b….json
+      seedc evidence verify .seedc/evidence/20250101T000000Z-acme-1a2b….json --json
+    """
     from seedc.errors import DriftFound
     from seedc.runtime.evidence import LocalDevSigner, VaultTransitSigner, verify_envelope
+    from seedc.runtime.evidence.fetch import fetch_evidence
 
+    fetched = fetch_evidence(report_ref)
     try:
-        data = report_path.read_bytes()
-        envelope = json.loads(data)
+        envelope = json.loads(fetched.data)
         environment = envelope["report"]["environment"]
         algorithm = envelope["signature"]["alg"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput(f"{report_path}: not a seedc evidence report ({exc})") from None
+        run_id = envelope["report"].get("run_id")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidInput(f"{report_ref}: not a seedc evidence report ({exc})") from None
     signer: object
     if os.environ.get("VAULT_ADDR"):
         from seedc.runtime.evidence import transit_key_name
@@ -476,10 +491,18 @@ def evidence_verify_cmd(report_path: Path, env_file: Path) -> None:
         signer = VaultTransitSigner(client, transit_key_name(environment))
     else:
         signer = LocalDevSigner.from_env_file(env_file)
-    problems = verify_envelope(data, signer)
+    problems = verify_envelope(fetched.data, signer)
+    if as_json:
+        click.echo(json.dumps({
+            "evidence": report_ref, "valid": not problems, "run_id": run_id,
+            "signature_alg": algorithm, "report_sha256": envelope.get("sha256"),
+            "file_sha256": fetched.file_sha256, "problems": problems},
+            indent=2, sort_keys=True))
     if problems:
-        raise DriftFound(f"{report_path}: evidence does NOT verify", details=problems)
-    click.echo(f"{report_path}: valid ({algorithm} signature, sha256 {envelope['sha256']})")
+        raise DriftFound(f"{report_ref}: evidence does NOT verify", details=problems)
+    if not as_json:
+        click.echo(f"{report_ref}: valid ({algorithm} signature, report sha256 "
+                   f"{envelope['sha256']}, file sha256 {fetched.file_sha256})")
 
 
 def _runs_dsn(dsn: str | None) -> str:

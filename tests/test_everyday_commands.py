@@ -6,6 +6,7 @@ oracle for a Brazilian input is the same quote given in canonical form.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from pathlib import Path
@@ -15,9 +16,17 @@ import pytest
 from click.testing import CliRunner
 
 from seedc.cli import cli
-from seedc.runtime.apply import ApplyOptions
+from seedc.runtime.apply import ApplyOptions, EvidenceSink
+from seedc.runtime.evidence import LocalDevSigner, S3WormStore
 from tests.manifests import REPO
-from tests.runtime_support import Target, admin_execute, prepared_target, run_cli_inprocess
+from tests.runtime_support import (
+    CliResult,
+    Target,
+    admin_execute,
+    prepared_target,
+    run_cli_inprocess,
+)
+from tests.services import MotoServer
 
 C_ENV = {"LANG": "C.UTF-8", "LC_ALL": ""}
 PT_ENV = {"LANG": "pt_BR.UTF-8", "LC_ALL": ""}
@@ -316,3 +325,94 @@ def test_runs_help_has_examples() -> None:
         out = CliRunner().invoke(cli, args).output
         assert "Examples:" in out
         assert "seedc runs" in out
+
+
+# --- evidence verify: the URI runs prints, file:// and s3://, two digests named apart ---------
+
+
+def _verify(target: Target, ref: str, *more: str,
+            env: dict[str, str | None] | None = None) -> CliResult:
+    return target.cli_inprocess("evidence", "verify", ref, *more, env=env)
+
+
+def test_evidence_verify_takes_the_file_uri_runs_prints_and_a_path(
+        target: Target, plan: dict[str, Any]) -> None:
+    real = target.apply(plan)
+    data = json.loads(target.cli_inprocess("runs", "--dsn", target.apply_dsn, "--json").out)
+    uri = next(r["evidence_uri"] for r in data if r["run_id"] == real.run_id)
+    file_sha = next(r["evidence_file_sha256"] for r in data if r["run_id"] == real.run_id)
+    path = Path(uri.removeprefix("file://"))
+    envelope = json.loads(path.read_bytes())
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == file_sha  # independent oracle
+    assert envelope["sha256"] != file_sha  # two digests, two labels
+    for ref in (uri, str(path)):
+        ok = _verify(target, ref)
+        assert ok.code == 0, ok.text
+        assert ok.out == (f"{ref}: valid (ed25519 signature, report sha256 "
+                          f"{envelope['sha256']}, file sha256 {file_sha})\n")
+    as_json = _verify(target, uri, "--json")
+    assert as_json.code == 0, as_json.text
+    assert json.loads(as_json.out) == {
+        "evidence": uri, "valid": True, "run_id": real.run_id, "signature_alg": "ed25519",
+        "report_sha256": envelope["sha256"], "file_sha256": file_sha, "problems": []}
+    shown = target.cli_inprocess("runs", "--dsn", target.apply_dsn, "show", real.run_id[:8])
+    assert f"file sha256   {file_sha}" in shown.out
+    assert f"evidence_uri  {uri}" in shown.out
+
+
+def test_evidence_verify_tampered_and_missing(target: Target, plan: dict[str, Any]) -> None:
+    target.apply(plan)
+    path = next((target.tmp / ".seedc" / "evidence").iterdir())
+    data = bytearray(path.read_bytes())
+    at = data.index(b'"rows_written":') + len(b'"rows_written":')
+    data[at] = ord("9") if data[at] != ord("9") else ord("8")
+    tampered = target.tmp / "tampered.json"
+    tampered.write_bytes(bytes(data))
+    bad = _verify(target, tampered.as_uri(), "--json")
+    assert bad.code == 1, bad.text
+    verdict = json.loads(bad.out)
+    assert verdict["valid"] is False
+    assert any("report sha256" in p for p in verdict["problems"])
+    assert "does NOT verify" in bad.error
+    missing = _verify(target, (target.tmp / "nope.json").as_uri())
+    assert missing.code == 2
+    assert "cannot read the evidence file" in missing.error
+    assert missing.out == ""
+
+
+def test_evidence_verify_reads_s3_uris(target: Target, plan: dict[str, Any],
+                                       moto_s3: MotoServer) -> None:
+    client = moto_s3.s3_client()
+    client.create_bucket(Bucket="evidence", ObjectLockEnabledForBucket=True)
+    store = S3WormStore("evidence", "runs", environment="homolog", client=client)
+    sink = EvidenceSink(store, LocalDevSigner.from_env_file(target.env_file, create=True))
+    report = target.apply(plan, ApplyOptions(evidence=lambda: sink))
+    uri = target.scalar("SELECT uri FROM seedc.evidence WHERE run_id = %s", (report.run_id,))
+    assert uri.startswith("s3://evidence/runs/")
+    listed = target.cli_inprocess("runs", "--dsn", target.apply_dsn)
+    assert uri in listed.out
+    env: dict[str, str | None] = {
+        "AWS_ENDPOINT_URL": moto_s3.endpoint_url, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1"}
+    body = client.get_object(Bucket="evidence", Key=uri.split("/", 3)[3])["Body"].read()
+    ok = _verify(target, uri, "--json", env=env)
+    assert ok.code == 0, ok.text
+    verdict = json.loads(ok.out)
+    assert verdict["valid"] is True
+    assert verdict["file_sha256"] == hashlib.sha256(body).hexdigest()
+    assert verdict["file_sha256"] == target.scalar(
+        "SELECT sha256 FROM seedc.evidence WHERE run_id = %s", (report.run_id,))
+    text = _verify(target, uri, env=env)
+    assert text.code == 0, text.text
+    assert text.out.startswith(f"{uri}: valid (ed25519 signature, report sha256 ")
+    gone = _verify(target, "s3://evidence/runs/absent.json", env=env)
+    assert gone.code == 2
+    assert "no such evidence object (NoSuchKey)" in gone.error
+
+
+def test_evidence_verify_help_has_examples() -> None:
+    out = CliRunner().invoke(cli, ["evidence", "verify", "--help"]).output
+    assert "Examples:" in out
+    assert "seedc evidence verify s3://" in out
+    assert "file sha256" in out
