@@ -416,3 +416,41 @@ def test_evidence_verify_help_has_examples() -> None:
     assert "Examples:" in out
     assert "seedc evidence verify s3://" in out
     assert "file sha256" in out
+
+
+# --- NOOP evidence: only where the audit trail needs every run (homolog, prod) ----------------
+
+
+def test_a_dev_noop_writes_no_new_evidence(target: Target, plan: dict[str, Any]) -> None:
+    first = target.apply(plan)
+    folder = target.tmp / ".seedc" / "evidence"
+    files = sorted(folder.iterdir())
+    assert len(files) == 1
+    again = target.apply(plan)
+    assert again.status == "noop"
+    assert sorted(folder.iterdir()) == files
+    assert target.scalar("SELECT count(*) FROM seedc.evidence") == 1
+    data = json.loads(target.cli_inprocess("runs", "--dsn", target.apply_dsn, "--json").out)
+    assert [(r["run_id"], r["status"], r["evidence_uri"] is None) for r in data] == [
+        (again.run_id, "noop", True), (first.run_id, "succeeded", False)]
+
+
+@pytest.mark.parametrize(("environment", "written"), [
+    ("dev", False), ("ci", False), ("staging", False), ("homolog", True), ("prod", True)])
+def test_noop_evidence_by_environment(tmp_path: Path, plan: dict[str, Any], environment: str,
+                                      written: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The publishing step itself (no database: conn None), on a NOOP report per environment."""
+    from seedc.runtime import apply as runtime_apply
+    from seedc.runtime.evidence import LocalFolderStore
+
+    monkeypatch.delenv("CI", raising=False)
+    store = LocalFolderStore(tmp_path / "evidence")
+    sink = EvidenceSink(store, LocalDevSigner.from_env_file(tmp_path / ".env.local",
+                                                            create=True))
+    report = runtime_apply.RunReport("00000000-0000-4000-8000-000000000001",
+                                     plan["plan_hash"], "acme", environment, "baseline", False,
+                                     status="noop", evidence=sink)
+    runtime_apply._publish({**plan, "environment": environment}, ApplyOptions(), report, None,
+                           0.0)
+    assert (sink.published is not None) is written
+    assert len(store.files()) == (1 if written else 0)
