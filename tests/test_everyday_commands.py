@@ -267,7 +267,12 @@ def test_runs_show_prefix_json_and_audit_trail(target: Target, plan: dict[str, A
     audit = target.scalar("SELECT count(*) FROM seedc.audit WHERE run_id = %s", (real,))
     assert audit >= 2
     assert f"audit trail   {audit} event(s)" in shown.out
-    assert " start " in shown.out or "start" in shown.out
+    trail = shown.out.split("audit trail")[1].splitlines()[1:]
+    assert len(trail) == audit
+    assert all(len(line) <= 100 for line in trail)
+    assert trail[0].split()[1] == "start"
+    assert trail[-1].split()[1:3] == ["succeeded", "-"]
+    assert any("rls: " in line for line in trail)  # preflight rows show `check: detail`
     data = json.loads(target.cli_inprocess("runs", "--dsn", target.admin_dsn, "show", real,
                                            "--json").out)
     assert data["run_id"] == real

@@ -145,10 +145,28 @@ def render_list(rows: list[RunRow]) -> str:
     return "\n".join(lines)
 
 
-def _short(detail: Any, width: int = 60) -> str:
-    text = json.dumps(detail, sort_keys=True, default=str, ensure_ascii=False) \
-        if detail not in (None, {}) else ""
-    return text if len(text) <= width else text[:width - 1] + "…"
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+def _short(detail: Any) -> str:
+    """The gist of an audit detail: `check: detail` for preflight, else compact JSON without
+    the dry_run flag (the run's own row says it)."""
+    if isinstance(detail, dict) and "check" in detail:
+        return f"{detail['check']}: {detail.get('detail', '')}"
+    if isinstance(detail, dict):
+        detail = {k: v for k, v in detail.items() if k != "dry_run"}
+    if detail in (None, {}):
+        return ""
+    return json.dumps(detail, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _trail_line(a: dict[str, Any]) -> str:
+    """`  time  event  rule  detail`, within WIDTH."""
+    head = f"  {a['at']:%H:%M:%S}  {_cut(str(a['event']), 14):<14}  " \
+           f"{_cut(a['rule'] or '-', 40):<40}"
+    rest = _short(a["detail"])
+    return (head + "  " + _cut(rest, WIDTH - len(head) - 2)).rstrip() if rest else head.rstrip()
 
 
 def render_show(row: RunRow, trail: list[dict[str, Any]] | None, role: str) -> str:
@@ -177,7 +195,5 @@ def render_show(row: RunRow, trail: list[dict[str, Any]] | None, role: str) -> s
                      "seedc.audit): pass an admin --dsn to see it")
         return "\n".join(lines)
     lines.append(f"audit trail   {len(trail)} event(s)")
-    for a in trail:
-        lines.append(f"  {a['at']:%H:%M:%S}  {a['event']:<20} {a['rule'] or '-'}"
-                     + (f"  {_short(a['detail'])}" if _short(a['detail']) else ""))
+    lines += [_trail_line(a) for a in trail]
     return "\n".join(lines)
