@@ -26,7 +26,7 @@ from tests.runtime_support import (
     prepared_target,
     run_cli_inprocess,
 )
-from tests.services import MotoServer
+from tests.services import BaoDevServer, MotoServer
 
 C_ENV = {"LANG": "C.UTF-8", "LC_ALL": ""}
 PT_ENV = {"LANG": "pt_BR.UTF-8", "LC_ALL": ""}
@@ -459,3 +459,28 @@ def test_noop_evidence_by_environment(tmp_path: Path, plan: dict[str, Any], envi
                            0.0)
     assert (sink.published is not None) is written
     assert len(store.files()) == (1 if written else 0)
+
+
+def test_keys_status_json_with_vault(bao: BaoDevServer, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.services import put_key
+
+    monkeypatch.setenv("VAULT_ADDR", bao.addr)
+    monkeypatch.setenv("VAULT_TOKEN", bao.token)
+    monkeypatch.delenv("CI", raising=False)
+    put_key(bao.client(), "seedc/ci/acme/fpe", secrets.token_bytes(32))
+    code, out, err = _keys([str(CI_PLAN), "--json"])
+    assert code == 0, err
+    assert json.loads(out) == {
+        "source": "vault", "ref": "seedc/ci/acme/fpe", "plan_version": 1, "key_version": 1,
+        "vault_version": 1, "state": "ok", "message": "key seedc/ci/acme/fpe is at version 1"}
+    put_key(bao.client(), "seedc/ci/acme/fpe", secrets.token_bytes(32))
+    code, out, err = _keys([str(CI_PLAN), "--json"])
+    assert code == 3
+    assert json.loads(out)["state"] == "rotated"
+    assert "seedc reset PLAN --yes" in err
+    bao.stop()
+    code, out, err = _keys([str(CI_PLAN), "--json"])
+    assert code == 3
+    assert json.loads(out)["state"] == "refused"
+    assert "Vault" in json.loads(out)["message"]
