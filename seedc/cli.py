@@ -518,6 +518,7 @@ def _runs_dsn(dsn: str | None) -> str:
     if embedded is None:
         return _dsn(dsn)  # says how to get a database (exit 2)
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     try:
         psycopg.connect(embedded, connect_timeout=3).close()
@@ -527,7 +528,12 @@ def _runs_dsn(dsn: str | None) -> str:
         raise GuardRefused("the embedded server is stopped: `seedc demo` starts it (or pass "
                            "--dsn)", rule="read-only commands never start a server (issue 11)"
                            ) from None
-    return embedded
+    from seedc.devtools.embedded import ensure_embedded_server
+
+    # the demo's own server, running: read as its admin so `runs show` has the audit trail
+    # (the apply role may only append to seedc.audit); reused as is, never started here
+    admin = ensure_embedded_server(root / ".seedc") if root is not None else embedded
+    return make_conninfo(admin, dbname=conninfo_to_dict(embedded).get("dbname"))
 
 
 @cli.group("runs", invoke_without_command=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -484,3 +485,48 @@ def test_keys_status_json_with_vault(bao: BaoDevServer, tmp_path: Path,
     assert code == 3
     assert json.loads(out)["state"] == "refused"
     assert "Vault" in json.loads(out)["message"]
+
+
+# --- the first hour, end to end on the embedded server ----------------------------------------
+
+
+def test_first_hour_on_the_embedded_server(tmp_path: Path) -> None:
+    """`seedc demo`, `seedc runs`, `runs show` with the audit trail, verify the URI, stop, and
+    `seedc runs` then says the server is stopped instead of starting it."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(REPO / "manifests", tmp_path / "manifests")
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "VAULT_", "CI"))}
+    env["PYTHONPATH"] = str(REPO)
+
+    def seedc(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "seedc.cli", *args], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=240,
+                              check=False)
+
+    try:
+        demo = seedc("demo")
+        assert demo.returncode == 0, demo.stderr[-2000:]
+        runs = seedc("runs", "--json")
+        assert runs.returncode == 0, runs.stderr[-2000:]
+        [run] = json.loads(runs.stdout)
+        shown = seedc("runs", "show", run["run_id"][:8])
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        assert "audit trail   " in shown.stdout
+        assert "not readable" not in shown.stdout
+        assert "succeeded" in shown.stdout.split("audit trail")[1]
+        verify = seedc("evidence", "verify", run["evidence_uri"])
+        assert verify.returncode == 0, verify.stderr[-2000:]
+        assert f"file sha256 {run['evidence_file_sha256']}" in verify.stdout
+    finally:
+        stop = seedc("demo", "--stop")
+    assert stop.returncode == 0, stop.stderr[-2000:]
+    stopped = seedc("runs")
+    assert stopped.returncode == 3, stopped.stdout + stopped.stderr[-2000:]
+    assert "the embedded server is stopped: `seedc demo` starts it" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    pid = tmp_path / ".seedc" / "pg" / "postmaster.pid"
+    assert not pid.exists(), "seedc runs started the embedded server"
