@@ -412,31 +412,70 @@ def keys_group() -> None:
 
 @keys_group.command("status")
 @click.argument("plan_path", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
-def keys_status_cmd(plan_path: Path, as_json: bool) -> None:
-    """Show the plan's salt_version against the key's current version in Vault.
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the status as JSON, refusals included (then exit 3).")
+@_env_file_option("Dev-only key file (isolated dev only, without VAULT_ADDR).")
+def keys_status_cmd(plan_path: Path, as_json: bool, env_file: Path) -> None:
+    """Show the plan's salt_version against the key's current version.
 
-    Exit 0 when they match, 3 when the key rotated, is missing or is ahead of the plan.
+    The key is the one `apply` would use: Vault when VAULT_ADDR is set, else the dev-only
+    key in .env.local for an isolated dev plan (session 1). Exit 0 when they match, 3 when
+    the key rotated, is missing, is ahead of the plan or may not be used here.
+
+    \b
+    Examples:
+      seedc keys status plans/dev/acme.plan.json
+      VAULT_ADDR=https://vault:8200 seedc keys status plans/ci/acme.plan.json --json
     """
-    from seedc.errors import GuardRefused
+    from seedc.errors import GuardRefused, SeedcError
     from seedc.plan.format import read_plan
-    from seedc.runtime.keys.vault import VaultKeyProvider
+    from seedc.runtime.keys import LocalDevKeyProvider
 
-    plan = read_plan(plan_path)
-    status = VaultKeyProvider.from_environment().status(plan)
+    plan: dict[str, Any] | None = None
+    source = "vault" if os.environ.get("VAULT_ADDR") else "local-dev"
+    try:
+        plan = read_plan(plan_path)
+        if source == "vault":
+            from seedc.runtime.keys.vault import VaultKeyProvider
+
+            vault = VaultKeyProvider.from_environment().status(plan)
+            out: dict[str, Any] = {
+                "source": source, "ref": vault.ref, "plan_version": vault.plan_version,
+                "key_version": vault.vault_version, "vault_version": vault.vault_version,
+                "state": vault.state, "message": vault.message}
+            where = f"Vault version {_or_dash(vault.vault_version)}"
+        else:
+            local = LocalDevKeyProvider(env_file).status(plan)
+            out = {"source": source, "ref": plan["keys"]["ref"], "key_file": local.key_file,
+                   "plan_version": local.plan_version, "key_version": local.key_version,
+                   "state": local.state, "message": local.message}
+            where = f"dev key ({local.key_file}) version {_or_dash(local.key_version)}"
+    except SeedcError as exc:
+        if as_json:
+            click.echo(json.dumps({
+                "source": source, "plan": str(plan_path),
+                "ref": plan["keys"]["ref"] if plan else None,
+                "state": "refused" if isinstance(exc, GuardRefused) else "invalid",
+                "message": redact_text(exc.message), "rule": exc.rule}, indent=2,
+                sort_keys=True))
+        raise
     if as_json:
-        click.echo(json.dumps({"ref": status.ref, "plan_version": status.plan_version,
-                               "vault_version": status.vault_version, "state": status.state,
-                               "message": status.message}, indent=2, sort_keys=True))
+        click.echo(json.dumps(out, indent=2, sort_keys=True))
     else:
-        click.echo(f"{status.ref}: plan salt_version {status.plan_version}, Vault version "
-                   f"{status.vault_version if status.vault_version is not None else '-'}: "
-                   f"{status.state}")
-    if status.state != "ok":
-        raise GuardRefused(status.message + (
+        click.echo(f"{out['ref']}: plan salt_version {out['plan_version']}, {where}: "
+                   f"{out['state']}")
+    if out["state"] == "missing" and source == "local-dev":
+        raise GuardRefused(str(out["message"]),
+                           rule="dev-only local key: isolated dev only, never in CI (session 1)")
+    if out["state"] != "ok":
+        raise GuardRefused(str(out["message"]) + (
             "; coordinated reseed: recompile with the new salt_version, `seedc reset PLAN "
-            "--yes`, then `seedc apply`" if status.state == "rotated" else ""),
+            "--yes`, then `seedc apply`" if out["state"] == "rotated" else ""),
             rule="key version equals salt_version (sessions 1, 6)")
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 @cli.group("evidence")
@@ -445,20 +484,35 @@ def evidence_group() -> None:
 
 
 @evidence_group.command("verify")
-@click.argument("report_path", type=click.Path(path_type=Path))
+@click.argument("report_ref", metavar="REPORT")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the verdict, both digests and any problems as JSON.")
 @_env_file_option("Dev-only signing key (when Vault is not configured).")
-def evidence_verify_cmd(report_path: Path, env_file: Path) -> None:
-    """Check a report's sha256 and signature; exit 1 on any tampering."""
+def evidence_verify_cmd(report_ref: str, as_json: bool, env_file: Path) -> None:
+    """Check a run report's digest and signature; exit 1 on any tampering.
+
+    REPORT is the evidence URI `seedc runs` prints (file://… or s3://bucket/key, read with
+    boto3's settings such as AWS_ENDPOINT_URL) or a plain path. Two digests, never confused:
+    the report sha256 is the envelope's digest of the signed report; the file sha256 is of
+    the stored bytes (what seedc.evidence indexes and the next report chains).
+
+    \b
+    Examples:
+      seedc evidence verify s3://evidence/runs/20250101T000000Z-acme-1a2b….json
+      seedc evidence verify .seedc/evidence/20250101T000000Z-acme-1a2b….json --json
+    """
     from seedc.errors import DriftFound
     from seedc.runtime.evidence import LocalDevSigner, VaultTransitSigner, verify_envelope
+    from seedc.runtime.evidence.fetch import fetch_evidence
 
+    fetched = fetch_evidence(report_ref)
     try:
-        data = report_path.read_bytes()
-        envelope = json.loads(data)
+        envelope = json.loads(fetched.data)
         environment = envelope["report"]["environment"]
         algorithm = envelope["signature"]["alg"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput(f"{report_path}: not a seedc evidence report ({exc})") from None
+        run_id = envelope["report"].get("run_id")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidInput(f"{report_ref}: not a seedc evidence report ({exc})") from None
     signer: object
     if os.environ.get("VAULT_ADDR"):
         from seedc.runtime.evidence import transit_key_name
@@ -468,69 +522,125 @@ def evidence_verify_cmd(report_path: Path, env_file: Path) -> None:
         signer = VaultTransitSigner(client, transit_key_name(environment))
     else:
         signer = LocalDevSigner.from_env_file(env_file)
-    problems = verify_envelope(data, signer)
+    problems = verify_envelope(fetched.data, signer)
+    if as_json:
+        click.echo(json.dumps({
+            "evidence": report_ref, "valid": not problems, "run_id": run_id,
+            "signature_alg": algorithm, "report_sha256": envelope.get("sha256"),
+            "file_sha256": fetched.file_sha256, "problems": problems},
+            indent=2, sort_keys=True))
     if problems:
-        raise DriftFound(f"{report_path}: evidence does NOT verify", details=problems)
-    click.echo(f"{report_path}: valid ({algorithm} signature, sha256 {envelope['sha256']})")
+        raise DriftFound(f"{report_ref}: evidence does NOT verify", details=problems)
+    if not as_json:
+        click.echo(f"{report_ref}: valid ({algorithm} signature, report sha256 "
+                   f"{envelope['sha256']}, file sha256 {fetched.file_sha256})")
+
+
+def _runs_dsn(dsn: str | None) -> str:
+    """As `_dsn`, except that a stopped embedded server is said, not started (issue 11):
+    listing runs must not bring a database up behind the user's back."""
+    if dsn or any(os.environ.get(v) for v in _LIBPQ_SERVER_VARS if v != "PGPORT"):
+        return _dsn(dsn)
+    from seedc.devtools.demo import embedded_apply_dsn
+    from seedc.devtools.project import find_project_root
+
+    root = find_project_root()
+    embedded = embedded_apply_dsn(root / ".seedc") if root is not None else None
+    if embedded is None:
+        return _dsn(dsn)  # says how to get a database (exit 2)
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        psycopg.connect(embedded, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        from seedc.errors import GuardRefused
+
+        raise GuardRefused("the embedded server is stopped: `seedc demo` starts it (or pass "
+                           "--dsn)", rule="read-only commands never start a server (issue 11)"
+                           ) from None
+    from seedc.devtools.embedded import ensure_embedded_server
+
+    # the demo's own server, running: read as its admin so `runs show` has the audit trail
+    # (the apply role may only append to seedc.audit); reused as is, never started here
+    admin = ensure_embedded_server(root / ".seedc") if root is not None else embedded
+    return make_conninfo(admin, dbname=conninfo_to_dict(embedded).get("dbname"))
 
 
 @cli.group("runs", invoke_without_command=True)
-@click.option("--dsn", help="Database holding the seedc schema (default as for apply).")
+@click.option("--dsn", help="Database holding the seedc schema (default as for apply, but a "
+                            "stopped embedded server is not started).")
 @click.option("--limit", type=int, default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list.")
 @click.pass_context
 def runs_group(ctx: click.Context, dsn: str | None, limit: int, as_json: bool) -> None:
-    """Recent runs: status, plan hash, evidence URI."""
+    """Recent runs, newest first: status, rows, plan hash, evidence URI.
+
+    A dry run shows as `dry-run` with ~N (rows it would write); a reset as `reset` with -N
+    (rows deleted; listed when the role may read seedc.audit). The evidence URI is the one
+    `seedc evidence verify` takes.
+
+    \b
+    Examples:
+      seedc runs --limit 5
+      seedc runs --dsn postgresql://seedc_apply@db/app --json
+    """
     ctx.ensure_object(dict)
     ctx.obj["dsn"] = dsn
     if ctx.invoked_subcommand is not None:
         return
     from seedc.runtime.abandoned import mark_abandoned
     from seedc.runtime.db import connect
+    from seedc.runtime.runs_view import list_runs, render_list
 
-    with connect(_dsn(dsn), autocommit=True) as conn:
+    with connect(_runs_dsn(dsn), autocommit=True) as conn:
         mark_abandoned(conn)  # expired `running` rows become `abandoned` (issue 10 item 4)
-        rows = conn.execute(
-            "SELECT r.run_id::text, r.started_at, r.tenant, r.environment, r.mode, r.dry_run, "
-            "r.status, r.rows_written, r.plan_hash, e.uri, e.status FROM seedc.runs r "
-            "LEFT JOIN seedc.evidence e ON e.run_id = r.run_id "
-            "ORDER BY r.started_at DESC LIMIT %s", (limit,)).fetchall()
+        rows = list_runs(conn, limit)
     if as_json:
-        keys = ("run_id", "started_at", "tenant", "environment", "mode", "dry_run", "status",
-                "rows_written", "plan_hash", "evidence_uri", "evidence_status")
-        click.echo(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2,
-                              default=str))
+        keys = ("run_id", "started_at", "finished_at", "tenant", "environment", "mode",
+                "dry_run", "status", "shown_status", "rows_written", "would_write",
+                "plan_hash", "evidence_uri", "evidence_status", "evidence_file_sha256")
+        click.echo(json.dumps([{k: r.get(k) for k in keys} | (
+            {"rows_deleted": r["rows_deleted"]} if r["status"] == "reset" else {})
+            for r in rows], indent=2, default=str))
         return
-    for r in rows:
-        click.echo(f"{r[0]}  {r[1]:%Y-%m-%d %H:%M:%SZ}  {r[2]}/{r[3]} {r[4]}"
-                   f"{' dry-run' if r[5] else ''}  {r[6]:<9} {r[7]:>9} rows  {r[8][:19]}…  "
-                   f"{r[9] or '-'}")
+    click.echo(render_list(rows))
 
 
 @runs_group.command("show")
 @click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its audit trail as JSON.")
 @click.pass_context
-def runs_show_cmd(ctx: click.Context, run_id: str) -> None:
-    """One run: its row, evidence and audit trail."""
-    from seedc.runtime.db import connect
+def runs_show_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """One run: its row, evidence and audit trail (time, event, rule, short detail).
 
-    with connect(_dsn(ctx.obj.get("dsn")), autocommit=True) as conn:
-        run = conn.execute("SELECT run_id::text, plan_hash, tenant, environment, mode, dry_run, "
-                           "status, detail, rows_written, started_at, finished_at "
-                           "FROM seedc.runs WHERE run_id::text = %s", (run_id,)).fetchone()
-        if run is None:
-            raise InvalidInput(f"no run {run_id}")
-        evidence = conn.execute("SELECT uri, version_id, sha256, retain_until, status "
-                                "FROM seedc.evidence WHERE run_id::text = %s",
-                                (run_id,)).fetchone()
-    names = ("run_id", "plan_hash", "tenant", "environment", "mode", "dry_run", "status",
-             "detail", "rows_written", "started_at", "finished_at")
-    for name, value in zip(names, run, strict=True):
-        click.echo(f"{name:<13} {value}")
-    if evidence:
-        for name, value in zip(("evidence_uri", "version_id", "sha256", "retain_until",
-                                "evidence"), evidence, strict=True):
-            click.echo(f"{name:<13} {value}")
+    RUN_ID may be any unique prefix of the id (as in git); an ambiguous prefix exits 2 and
+    lists the candidates. The audit trail needs a role that may read seedc.audit (the apply
+    role may only append to it): pass an admin --dsn to `seedc runs`.
+
+    \b
+    Examples:
+      seedc runs show 1a2b3c4d
+      seedc runs --dsn postgresql://postgres@db/app show 1a2b --json
+    """
+    from seedc.runtime.db import connect
+    from seedc.runtime.runs_view import audit_readable, audit_trail, find_run, render_show
+
+    with connect(_runs_dsn(ctx.obj.get("dsn")), autocommit=True) as conn:
+        run = find_run(conn, run_id)
+        trail = audit_trail(conn, run["run_id"]) if audit_readable(conn) else None
+        role = str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
+    if as_json:
+        out = {k: v for k, v in run.items() if not k.startswith("evidence_")}
+        out["evidence"] = None if not run["evidence_uri"] else {
+            "uri": run["evidence_uri"], "status": run["evidence_status"],
+            "file_sha256": run["evidence_file_sha256"],
+            "version_id": run["evidence_version_id"],
+            "retain_until": run["evidence_retain_until"]}
+        out["audit"] = trail
+        click.echo(json.dumps(out, indent=2, default=str, sort_keys=True))
+        return
+    click.echo(render_show(run, trail, role))
 
 
 @cli.group("finance")

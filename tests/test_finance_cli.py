@@ -33,11 +33,12 @@ def finance() -> None:
 
 finance.add_command(commands.quote)
 
+C_LOCALE = {"LANG": "C.UTF-8", "LC_ALL": ""}  # text output in the C locale, whatever the shell's
 BASE = ["quote", "--principal", "10000.00", "--term", "12", "--contract-date", "2025-01-31"]
 
 
 def test_text_output_has_table_and_summary() -> None:
-    result = CliRunner().invoke(finance, [*BASE, "--rate-monthly", "1.99"])
+    result = CliRunner(env=C_LOCALE).invoke(finance, [*BASE, "--rate-monthly", "1.99"])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "amortization" in out
@@ -68,7 +69,7 @@ def test_json_output_is_canonical_and_complete() -> None:
         "actual/365",
         "--json",
     ]
-    result = CliRunner().invoke(finance, args)
+    result = CliRunner(env=C_LOCALE).invoke(finance, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert result.output.strip() == json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)
@@ -89,19 +90,20 @@ def test_json_output_is_canonical_and_complete() -> None:
 
 
 def test_grace_and_first_due_options() -> None:
-    result = CliRunner().invoke(finance, [*BASE, "--rate-monthly", "2", "--grace", "2", "--json"])
+    result = CliRunner(env=C_LOCALE).invoke(
+        finance, [*BASE, "--rate-monthly", "2", "--grace", "2", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["installments"][0]["due_date"] == "2025-04-30"
     assert data["capitalized_interest"] != "0.00"
-    result = CliRunner().invoke(
+    result = CliRunner(env=C_LOCALE).invoke(
         finance, [*BASE, "--rate-monthly", "2", "--first-due", "2025-03-10", "--json"]
     )
     assert json.loads(result.output)["installments"][1]["due_date"] == "2025-04-10"
 
 
 def test_invalid_input_exits_2() -> None:
-    runner = CliRunner()
+    runner = CliRunner(env=C_LOCALE)
     both = runner.invoke(finance, [*BASE, "--rate-monthly", "1", "--rate-annual", "12"])
     assert both.exit_code == 2
     assert "exactly one" in both.stderr

@@ -552,7 +552,8 @@ def _publish_after_failure(plan: dict[str, Any], options: ApplyOptions, report: 
 
 def _publish(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
              control: psycopg.Connection | None, started: float) -> None:
-    """Sign and store the run's evidence when the store passed its check (never on dry runs).
+    """Sign and store the run's evidence when the store passed its check (never on dry runs;
+    a NOOP only in homolog/prod, whose audit trail wants every run: issue 11).
 
     A report that cannot be stored fails the run (exit 4); it is kept locally and indexed.
     """
@@ -560,6 +561,10 @@ def _publish(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
     evidence = report.evidence
     if options.dry_run or evidence is None:
         return
+    from seedc.runtime.evidence.store import WORM_REQUIRED
+
+    if report.status == "noop" and plan["environment"] not in WORM_REQUIRED:
+        return  # issue 11: a NOOP writes a report only where the audit trail needs it
     from seedc import __version__
     from seedc.runtime.evidence import publish_evidence
 

@@ -316,8 +316,8 @@ def verify_envelope(envelope: Mapping[str, Any] | bytes, signer: Signer | None) 
     except TypeError as exc:
         return [*problems, f"report is not canonical JSON: {exc}"]
     if claimed != actual:
-        problems.append(f"sha256 mismatch: envelope says {str(claimed)[:64]!r}, the report "
-                        f"hashes to {actual}")
+        problems.append(f"sha256 mismatch: the envelope's report sha256 is "
+                        f"{str(claimed)[:64]!r}, the report hashes to {actual}")
     if signer is None or not isinstance(signature, Mapping):
         return problems
     if signature.get("key") != signer.key_id:

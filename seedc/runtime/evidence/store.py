@@ -56,7 +56,8 @@ _PROBE_DIR = "_probe"
 
 @dataclass(frozen=True)
 class StoredEvidence:
-    """Where one piece of evidence landed. `sha256` is of the stored bytes."""
+    """Where one piece of evidence landed. `sha256` is of the stored bytes: the "file sha256",
+    not the envelope's "report sha256" (the digest of the report alone, which is signed)."""
 
     uri: str
     version_id: str | None
@@ -221,7 +222,7 @@ class S3WormStore:
         if not isinstance(until, datetime) or until < retain_until - timedelta(seconds=1):
             problems.append(f"retained until {until}, expected {retain_until.isoformat()}")
         if head.get("ChecksumSHA256", checksum) != checksum:
-            problems.append("the stored checksum differs from the evidence's sha256")
+            problems.append("the stored checksum differs from the file sha256")
         if problems:
             raise RuntimeFailure(f"evidence at {uri} is not stored as WORM evidence",
                                  rule=_RULE, details=problems)

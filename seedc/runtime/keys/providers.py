@@ -19,6 +19,7 @@ __all__ = [
     "KeyMaterial",
     "KeyProvider",
     "LocalDevKeyProvider",
+    "LocalKeyStatus",
     "ci_is_set",
     "key_provider_for",
     "read_env_file",
@@ -69,34 +70,79 @@ class LocalDevKeyProvider:
     path: Path = Path(".env.local")
 
     def fetch(self, plan: dict[str, Any]) -> KeyMaterial:
-        rule = "dev-only local key: isolated dev only, never in CI (session 1)"
+        version, key = self._read(plan)
+        expected = int(plan["keys"]["salt_version"])
+        if version != expected:
+            raise GuardRefused(_dev_mismatch(expected, version),
+                               rule="key version equals salt_version (session 6)")
+        return KeyMaterial(version=version, source=f"local-dev:{self.path}", key=key)
+
+    def status(self, plan: dict[str, Any]) -> LocalKeyStatus:
+        """Where the plan's key stands against the dev key `apply` would use (issue 11).
+
+        Same checks as :meth:`fetch` (CI, isolated dev, the file's format), GuardRefused when
+        the dev key may not be used at all; a missing file is state `missing`.
+        """
+        expected = int(plan["keys"]["salt_version"])
+        self._allowed(plan)
+        if not self.path.is_file():
+            return LocalKeyStatus(str(self.path), expected, None, "missing",
+                                  f"no dev key: {self.path} not found (run `seedc demo` to "
+                                  "create one, or configure Vault)")
+        version, _ = self._read(plan)
+        if version == expected:
+            return LocalKeyStatus(str(self.path), expected, version, "ok",
+                                  f"the dev key in {self.path} is at version {version}")
+        state = "rotated" if version > expected else "ahead"
+        return LocalKeyStatus(str(self.path), expected, version, state,
+                              _dev_mismatch(expected, version))
+
+    def _allowed(self, plan: dict[str, Any]) -> None:
         if ci_is_set():
             raise GuardRefused("the local dev key is refused because CI is set; configure "
-                               "Vault (VAULT_ADDR, VAULT_TOKEN)", rule=rule)
+                               "Vault (VAULT_ADDR, VAULT_TOKEN)", rule=_DEV_RULE)
         if plan["environment"] != "dev" or not plan["guards"].get("isolated_dev"):
             raise GuardRefused(
                 f"the local dev key is refused for environment {plan['environment']!r}: only a "
-                "dev manifest marked isolated_dev may use it; configure Vault", rule=rule)
+                "dev manifest marked isolated_dev may use it; configure Vault", rule=_DEV_RULE)
+
+    def _read(self, plan: dict[str, Any]) -> tuple[int, bytes]:
+        """(version, key) from the file, after the guards; the bytes never reach a message."""
+        self._allowed(plan)
         if not self.path.is_file():
             raise GuardRefused(f"no dev key: {self.path} not found (run `seedc demo` to create "
-                               "one, or configure Vault)", rule=rule)
+                               "one, or configure Vault)", rule=_DEV_RULE)
         values = read_env_file(self.path)
         try:
             key = bytes.fromhex(values["SEEDC_DEV_FPE_KEY"])
             version = int(values["SEEDC_DEV_FPE_KEY_VERSION"])
         except (KeyError, ValueError):
             raise GuardRefused(f"{self.path} needs SEEDC_DEV_FPE_KEY (hex, 16/24/32 bytes) and "
-                               "SEEDC_DEV_FPE_KEY_VERSION", rule=rule) from None
+                               "SEEDC_DEV_FPE_KEY_VERSION", rule=_DEV_RULE) from None
         if len(key) not in (16, 24, 32):
             raise GuardRefused(f"{self.path}: SEEDC_DEV_FPE_KEY must be 16, 24 or 32 bytes",
-                               rule=rule)
-        expected = int(plan["keys"]["salt_version"])
-        if version != expected:
-            raise GuardRefused(
-                f"key version mismatch: the plan needs salt_version {expected}, the dev key is "
-                f"version {version}; recompile with the new salt_version, `seedc reset`, then "
-                "apply (coordinated reseed)", rule="key version equals salt_version (session 6)")
-        return KeyMaterial(version=version, source=f"local-dev:{self.path}", key=key)
+                               rule=_DEV_RULE)
+        return version, key
+
+
+_DEV_RULE = "dev-only local key: isolated dev only, never in CI (session 1)"
+
+
+def _dev_mismatch(expected: int, version: int) -> str:
+    return (f"key version mismatch: the plan needs salt_version {expected}, the dev key is "
+            f"version {version}; recompile with the new salt_version, `seedc reset`, then "
+            "apply (coordinated reseed)")
+
+
+@dataclass(frozen=True)
+class LocalKeyStatus:
+    """The dev key's standing against a plan: `key_file` is the path, never the key."""
+
+    key_file: str
+    plan_version: int
+    key_version: int | None
+    state: str
+    message: str
 
 
 def key_provider_for(env_file: Path | None = None) -> KeyProvider:
