@@ -128,7 +128,13 @@ def _env_file_option(help_text: str) -> Callable[[F], F]:
 @click.option("--check", "check", type=click.Path(path_type=Path),
               help="Exit 1 unless this committed plan is exactly what the manifest compiles to.")
 def compile_cmd(manifest: Path, output: Path | None, check: Path | None) -> None:
-    """Compile MANIFEST into a plan: -o PLAN, or stdout when it is redirected."""
+    """Compile MANIFEST into a plan: -o PLAN, or stdout when it is redirected.
+
+    \b
+    Examples:
+      seedc compile manifests/dev/acme.yaml -o plans/dev/acme.plan.json
+      seedc compile manifests/dev/acme.yaml --check plans/dev/acme.plan.json
+    """
     from seedc.compiler.pipeline import compile_manifest
     from seedc.plan.canonical import pretty_bytes
     from seedc.plan.check import check_plan_file
@@ -165,7 +171,13 @@ def compile_cmd(manifest: Path, output: Path | None, check: Path | None) -> None
 @cli.command("schema")
 @click.argument("kind", type=click.Choice(["manifest", "model", "plan"]), default="manifest")
 def schema_cmd(kind: str) -> None:
-    """Print the JSON Schema of manifests, models or plans, for editors and CI."""
+    """Print the JSON Schema of manifests, models or plans, for editors and CI.
+
+    \b
+    Examples:
+      seedc schema manifest > manifest.schema.json
+      seedc schema plan
+    """
     if kind == "plan":
         from seedc.plan.model import published_plan_schema
 
@@ -179,7 +191,12 @@ def schema_cmd(kind: str) -> None:
 @cli.command("show")
 @click.argument("plan_path", type=click.Path(path_type=Path))
 def show_cmd(plan_path: Path) -> None:
-    """A readable summary of a plan, for reviewers."""
+    """A readable summary of a plan, for reviewers.
+
+    \b
+    Examples:
+      seedc show plans/dev/acme.plan.json
+    """
     from seedc.plan.format import read_plan
     from seedc.plan.summary import render_summary
 
@@ -196,6 +213,11 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
              as_json: bool) -> None:
     """OLD NEW: what a manifest change does. PLAN [--dsn]: drift against the database (as
     for apply: --dsn, libpq variables, else the embedded demo database). Exit 1 on differences.
+
+    \b
+    Examples:
+      seedc diff plans/dev/acme.plan.json new.plan.json
+      seedc diff plans/dev/acme.plan.json --dsn "$(cat .seedc/apply.dsn)" --json
     """
     from seedc.plan.format import read_plan
 
@@ -304,7 +326,13 @@ _queue_ttl = click.option("--queue-ttl", type=float, default=300.0, show_default
 def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
               evidence_uri: str | None, as_json: bool, lease_wait: float,
               queue_ttl: float) -> None:
-    """Apply a plan: preflight, slot and lease, SERIALIZABLE batches, checkpoints, verify."""
+    """Apply a plan: preflight, slot and lease, SERIALIZABLE batches, checkpoints, verify.
+
+    \b
+    Examples:
+      seedc apply plans/dev/acme.plan.json --dry-run
+      seedc apply plans/ci/acme.plan.json --dsn "$SEEDC_APPLY_DSN" --json
+    """
     from seedc.plan.format import read_plan
     from seedc.runtime.apply import ApplyOptions, apply_plan, evidence_factory
     from seedc.runtime.keys import key_provider_for
@@ -331,7 +359,12 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
 @click.option("--yes", is_flag=True, help="Confirm deleting the tenant's dataset.")
 @_lease_wait
 def reset_cmd(plan_path: Path, dsn: str | None, yes: bool, lease_wait: float) -> None:
-    """Delete the tenant's rows and checkpoints for a coordinated reseed (audited)."""
+    """Delete the tenant's rows and checkpoints for a coordinated reseed (audited).
+
+    \b
+    Examples:
+      seedc reset plans/dev/acme.plan.json --yes
+    """
     from seedc.plan.format import read_plan
     from seedc.runtime.reset import reset_tenant
 
@@ -353,7 +386,12 @@ def db_group() -> None:
 @click.option("--dsn", required=True, help="An admin DSN (creates the seedc schema).")
 @click.option("--apply-role", help="Grant this role what apply needs, nothing more.")
 def db_install_cmd(dsn: str, apply_role: str | None) -> None:
-    """Create or upgrade the seedc control schema (idempotent)."""
+    """Create or upgrade the seedc control schema (idempotent).
+
+    \b
+    Examples:
+      seedc db install --dsn postgresql://admin@db/app --apply-role seedc_apply
+    """
     from seedc.runtime.install import install
 
     applied = install(_checked_dsn(dsn), apply_role)
@@ -378,6 +416,11 @@ def demo_cmd(dsn: str | None, manifest: Path | None, schema_dir: Path | None, as
     Works from any directory of the project: its state (`.seedc/`, `.env.local`) and the
     example files are found at the project root, and outside a project it refuses (exit 2)
     before starting any server.
+
+    \b
+    Examples:
+      seedc demo
+      seedc demo --stop
     """
     from seedc.devtools.project import project_root
 

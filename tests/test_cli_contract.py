@@ -300,3 +300,35 @@ def test_dev_key_file_defaults_to_the_project_root(tmp_path: Path,
     assert _project_env_file(ctx, option, Path("mine.env")) == Path("mine.env")
     monkeypatch.chdir(tmp_path)
     assert _project_env_file(ctx, option, None) == Path(".env.local")
+
+
+def _leaf_commands() -> list[list[str]]:
+    """Every command path of the CLI (groups with their own action included)."""
+    import click
+
+    from seedc.cli import cli
+
+    paths: list[list[str]] = []
+
+    def walk(group: click.Group, prefix: list[str]) -> None:
+        for name, command in sorted(group.commands.items()):
+            if isinstance(command, click.Group):
+                if command.invoke_without_command:
+                    paths.append([*prefix, name])
+                walk(command, [*prefix, name])
+            else:
+                paths.append([*prefix, name])
+
+    walk(cli, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", _leaf_commands(), ids=" ".join)
+def test_every_command_help_has_examples(path: list[str]) -> None:
+    """Issue 11: every command's help shows one or two examples, and -h is --help."""
+    from seedc.cli import cli
+
+    result = CliRunner().invoke(cli, [*path, "-h"])
+    assert result.exit_code == 0, result.output
+    assert "Examples:" in result.output
+    assert f"seedc {' '.join(path)}" in result.output.split("Examples:", 1)[1]
