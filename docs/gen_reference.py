@@ -410,8 +410,12 @@ def sessions_of(text: str) -> tuple[int, ...]:
 
 
 def load_names(path: Path | None = None) -> list[NamedRule]:
-    """The stable names of docs/rules.toml, in file order."""
-    data = tomllib.loads((path or DOCS / "rules.toml").read_text(encoding="utf-8"))
+    """The stable names of seedc/rules.toml, in file order."""
+    if path is None:  # the package's own copy, wherever seedc is imported from
+        import seedc
+
+        path = Path(seedc.__file__).resolve().parent / "rules.toml"
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
     rules = []
     for entry in data["rule"]:
         texts = tuple(entry["texts"])
@@ -438,7 +442,7 @@ def rules_page(found: dict[str, FoundRule] | None = None,
     found = collect_rules() if found is None else found
     names = load_names() if names is None else names
     unnamed, stale = unnamed_and_stale(found, names)
-    out = [GENERATED_NOTE.format(source="the rule texts in seedc/** and docs/rules.toml"),
+    out = [GENERATED_NOTE.format(source="the rule texts in seedc/** and seedc/rules.toml"),
            "# Rules\n\n",
            "Every refusal and failure names the rule it enforces: the CLI prints "
            "`[rule: <text>]` after the message, the audit table `seedc.audit` and the "
@@ -448,7 +452,7 @@ def rules_page(found: dict[str, FoundRule] | None = None,
            "(`seeds/000_53aa1bf4cc16053d.txt`, Portuguese) it comes from.\n\n",
            "Generated from the code: every `rule=` argument, preflight check rule and "
            "manifest cross-field check in `seedc/**` is listed; the names and the "
-           "rationale come from `docs/rules.toml`. A rule text without a name, or a name "
+           "rationale come from `seedc/rules.toml`. A rule text without a name, or a name "
            "whose text is gone, fails `tests/test_docs_reference.py`.\n\n"]
     groups: dict[str, list[NamedRule]] = {}
     for rule in names:
@@ -463,7 +467,7 @@ def rules_page(found: dict[str, FoundRule] | None = None,
         out.append("\n")
     if unnamed:
         out.append("## Not yet named\n\nThese rule texts are in the code but have no stable "
-                   "name in `docs/rules.toml` yet:\n\n")
+                   "name in `seedc/rules.toml` yet:\n\n")
         for text in unnamed:
             places = ", ".join(sorted(found[text].places))
             out.append(f"- `{_cell(text)}` ({places})\n")

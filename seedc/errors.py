@@ -45,7 +45,10 @@ class SeedcError(Exception):
         """The text shown to the user: message, rule and one line per detail."""
         head = f"{self.message}"
         if self.rule:
-            head += f" [rule: {self.rule}]"
+            from seedc.rules import rule_name
+
+            name = rule_name(self.rule)
+            head += f" [rule {name}: {self.rule}]" if name else f" [rule: {self.rule}]"
         return "\n".join([head, *(f"  - {d}" for d in self.details)])
 
 

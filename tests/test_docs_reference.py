@@ -3,7 +3,7 @@
 The oracles here are independent of the generator: the schema files are walked again, the
 generator registry is read from `seedc.program.functions.SIGNATURES`, and rule texts are found
 by a plain regular expression over the sources. A rule text without a stable name in
-`docs/rules.toml`, or a name whose text left the code, fails with the list to fix. Finally the
+`seedc/rules.toml`, or a name whose text left the code, fails with the list to fix. Finally the
 whole site builds with `mkdocs build --strict` from a copy without any generated page, which
 proves the hook regenerates them and that no link or anchor is broken.
 """
@@ -135,8 +135,8 @@ def test_every_rule_has_a_stable_name_and_every_name_a_rule(gen: ModuleType) -> 
     found = gen.collect_rules()
     names = gen.load_names()
     unnamed, stale = gen.unnamed_and_stale(found, names)
-    assert unnamed == [], "add these rule texts to docs/rules.toml with a stable name"
-    assert stale == [], "these texts in docs/rules.toml are no longer in seedc/**"
+    assert unnamed == [], "add these rule texts to seedc/rules.toml with a stable name"
+    assert stale == [], "these texts in seedc/rules.toml are no longer in seedc/**"
     assert len({r.name for r in names}) == len(names), "stable names must be unique"
     for rule in names:
         assert re.fullmatch(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)+", rule.name), rule.name

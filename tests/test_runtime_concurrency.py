@@ -52,7 +52,7 @@ def test_a_busy_tenant_is_refused_after_the_lease_wait_naming_the_holder(
         waited = time.monotonic() - started
         assert result.code == 3, result.text
         assert f"is being seeded by {HOLDER}; waited 1 s" in result.error
-        assert "[rule: one run per tenant/environment" in result.error
+        assert "[rule lease.tenant: one run per tenant/environment" in result.error
         assert waited >= 1
         # the refused run did not take over the holder's lease row
         assert target.scalar("SELECT holder FROM seedc.leases") == HOLDER
@@ -94,7 +94,7 @@ def test_a_third_run_queues_and_is_refused_when_the_queue_ttl_expires(
     assert result.code == 3, result.text
     assert "no free run slot in environment 'dev' (2 runs at most) within the queue TTL of 2 s" \
         in result.error
-    assert "[rule: at most 2 concurrent runs per environment" in result.error
+    assert "[rule slot.cluster: at most 2 concurrent runs per environment" in result.error
     _assert_refused_cleanly(
         target, plan, "at most 2 concurrent runs per environment, queue TTL 5 min (sessions 1, 16)")
 

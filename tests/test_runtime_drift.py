@@ -80,7 +80,7 @@ def test_diff_names_each_kind_of_drift_apply_refuses_and_reset_restores(
     refused = target.cli_inprocess("apply", path, *dsn)
     assert refused.code == 3, refused.text
     assert refused.error.startswith("seedc: drift: the tenant's data differs"), refused.text
-    assert f"[rule: {DRIFT_RULE}]" in refused.error
+    assert f"[rule drift.outside-plan: {DRIFT_RULE}]" in refused.error
     for entity in ("customers", "transactions", "categories"):
         assert f"  - {entity}: " in refused.error
 

@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from seedc.plan.canonical import plan_hash
+from seedc.rules import rule_name
 from seedc.runtime.preflight import CHECKS
 from tests.runtime_support import (
     Target,
@@ -183,10 +184,12 @@ def test_preflight_refusal_exits_3_names_the_rule_and_writes_nothing(
     failed = _failed_checks(result.error)
     assert check in failed, result.text
     assert set(failed) <= {check, *also}, result.error  # this guard; the others passed
-    assert result.error.startswith(f"seedc: preflight refused the run ({len(failed)} check(s) "
-                                   f"failed) [rule: {PREFLIGHT_RULE}]"), result.text
+    assert result.error.startswith(
+        f"seedc: preflight refused the run ({len(failed)} check(s) failed) "
+        f"[rule preflight.refused: {PREFLIGHT_RULE}]"), result.text
     assert detail in failed[check]
-    assert failed[check].endswith(f"[{rule}]")
+    assert rule_name(rule) is not None  # every guard cites a stable name (issue 11)
+    assert failed[check].endswith(f"[rule {rule_name(rule)}: {rule}]")
     assert "Traceback" not in result.err
 
     assert target.counts(case.plan) == zero_counts(case.plan)
@@ -230,7 +233,7 @@ def test_refusal_after_an_apply_exits_3_and_touches_nothing(
                                   "--dsn", target.apply_dsn)
     assert result.code == 3, result.text
     assert result.error.startswith(f"seedc: {message}"), result.text
-    assert f"[rule: {rule}]" in result.error
+    assert f"[rule {rule_name(rule)}: {rule}]" in result.error
     assert detail in result.error
 
     assert row_versions(target.admin_dsn, plan) == versions

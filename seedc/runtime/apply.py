@@ -23,6 +23,7 @@ import psycopg
 from psycopg import IsolationLevel, errors
 
 from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
+from seedc.rules import rule_name
 from seedc.runtime.abandoned import mark_abandoned
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.keys import KeyProvider
@@ -593,12 +594,18 @@ def _safe(fn: Callable[[], object]) -> None:
         fn()
 
 
+def _cite(rule: str) -> str:
+    """A preflight check's rule as `rule NAME: text` (seedc/rules.toml), or its text alone."""
+    name = rule_name(rule)
+    return f"rule {name}: {rule}" if name else rule
+
+
 def _refuse_failed(checks: list[CheckResult]) -> None:
     failed = [c for c in checks if not c.ok]
     if failed:
         raise GuardRefused(f"preflight refused the run ({len(failed)} check(s) failed)",
                            rule="fail-closed preflight",
-                           details=[f"{c.name}: {c.detail} [{c.rule}]" for c in failed])
+                           details=[f"{c.name}: {c.detail} [{_cite(c.rule)}]" for c in failed])
 
 
 def _refuse_standby(control: psycopg.Connection, plan: dict[str, Any],
