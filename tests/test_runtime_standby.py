@@ -214,7 +214,7 @@ def test_apply_on_a_streaming_standby_is_refused_and_writes_nothing(
                 failed = [d for d in refusal.details if "primary" in d and "standby" in d]
                 assert len(failed) == 1, refusal.details
                 assert failed[0].startswith("primary: connected to a standby (in recovery)")
-                assert f"[{PRIMARY_RULE}]" in failed[0]
+                assert f"[rule target.primary: {PRIMARY_RULE}]" in failed[0]
                 # the standby is the only reason: every other guard passed on that replica
                 assert len(refusal.details) == 1, refusal.details
                 assert tenant_counts(standby_admin, plan) == zero_counts(plan)
