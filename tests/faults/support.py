@@ -48,6 +48,7 @@ from tests.runtime_support import (
     run_cli_inprocess,
     table_dump,
     tenant_counts,
+    wait_for,
     write_plan,
 )
 
@@ -177,16 +178,8 @@ def terminate(admin_dsn: str, application: str) -> int:
 
 def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 30.0,
                alive: Callable[[], None] | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if alive is not None:
-            alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
+    """`runtime_support.wait_for` with the suite's argument order and a 30 s default."""
+    return wait_for(predicate, timeout=timeout, what=what, alive=alive)
 
 
 # --- traps -----------------------------------------------------------------------------------
