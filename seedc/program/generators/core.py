@@ -229,7 +229,8 @@ def _state(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) ->
     return Vec("str", names[np.searchsorted(cumulative, draw, side="right")])
 
 
-@generator("pick_row", 1, 1, doc="a uniformly picked row of another counted entity (jump consistent hash: growing it moves the fewest picks); use .column")
+@generator("pick_row", 1, 1, doc="a uniformly picked row of another counted entity (a jump "
+           "consistent hash: growing it moves the fewest picks); use .column")
 def _pick_row(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
     node = args[0]
     if node[0] != "lit" or node[1] != "str":

@@ -1,0 +1,223 @@
+"""The change from one applied plan to the next, row by row, as the database will hold it.
+
+Why by logical key: every row's first column is its key (a UUIDv5 of the logical key, or the
+tenant's id), so two plans of the same tenant can be compared key by key after both are
+resolved with the tenant's key (FPE is deterministic): a key only in NEW is an insert, only in
+OLD a delete, in both with other bytes an update (issue 12). Steps come out in foreign-key-safe
+order: inserts parents first, then updates (references move onto rows that now exist), then
+deletes children first (nothing refers to them any more).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from seedc.plan.rows import NULL_CELL
+from seedc.program.evaluate import Program
+from seedc.runtime.payload import MASK, build_payload, line_hash
+from seedc.runtime.pii.domains import PiiResolver
+from seedc.runtime.state import EntityDigest
+
+__all__ = ["STEP_ROWS", "Delta", "DeltaStep", "EntityDelta", "breaking_changes",
+           "compute_delta", "delta_steps", "key_of", "planned_lines", "step_effect"]
+
+#: Rows per delta step: one SERIALIZABLE transaction each, checkpointed.
+STEP_ROWS = 5000
+
+
+@dataclass
+class EntityDelta:
+    """What changes in one entity's table."""
+
+    entity: str
+    table: str
+    columns: list[str]
+    inserts: list[bytes] = field(default_factory=list)             # new lines
+    updates: list[tuple[bytes, bytes]] = field(default_factory=list)  # (old line, new line)
+    deletes: list[bytes] = field(default_factory=list)             # old lines
+    changed_columns: dict[str, int] = field(default_factory=dict)  # column -> rows updated
+
+    @property
+    def rows(self) -> int:
+        return len(self.inserts) + len(self.updates) + len(self.deletes)
+
+    def counts(self) -> dict[str, Any]:
+        return {"insert": len(self.inserts), "update": len(self.updates),
+                "delete": len(self.deletes),
+                "update_columns": dict(sorted(self.changed_columns.items()))}
+
+
+@dataclass
+class Delta:
+    from_hash: str
+    to_hash: str
+    entities: list[EntityDelta]
+    #: NEW's batches as resolved (rows, digest): its checkpoints once the change is done
+    new_batches: dict[str, EntityDigest] = field(default_factory=dict)
+    new_entities: list[str] = field(default_factory=list)
+    batch_entity: dict[str, str] = field(default_factory=dict)
+
+    def new_totals(self) -> dict[str, EntityDigest]:
+        """What each of NEW's entities must hold afterwards (for the verification)."""
+        out = {name: EntityDigest() for name in self.new_entities}
+        for batch_id, d in self.new_batches.items():
+            out[self.batch_entity[batch_id]].add(d.rows, d.digest)
+        return out
+
+    @property
+    def rows(self) -> int:
+        return sum(e.rows for e in self.entities)
+
+    def totals(self) -> dict[str, int]:
+        return {kind: sum(len(getattr(e, kind + "s")) for e in self.entities)
+                for kind in ("insert", "update", "delete")}
+
+    def summary(self) -> dict[str, Any]:
+        """What the evidence report and `--json` say about the change."""
+        return {"from_plan_hash": self.from_hash, "to_plan_hash": self.to_hash,
+                "totals": self.totals(),
+                "entities": {e.entity: e.counts() for e in self.entities if e.rows}}
+
+
+@dataclass(frozen=True)
+class DeltaStep:
+    """One checkpointed transaction of the delta: rows of one kind in one entity."""
+
+    id: str
+    entity: str
+    kind: str  # insert | update | delete
+    lines: tuple[bytes, ...]      # insert/update: new lines; delete: old lines
+    old_lines: tuple[bytes, ...] = ()  # update: the lines they replace
+
+    @property
+    def rows(self) -> int:
+        return len(self.lines)
+
+
+def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Why NEW cannot be reached from OLD by a delta; empty when it can.
+
+    The values every row is derived from (reference clock, key, tenant, mode) or the shape of
+    a table that holds rows change every row or make the old ones unreadable: those changes
+    are a coordinated reseed, never a delta (spec session 17 for the reference clock).
+    """
+    out = []
+    for field_name in ("tenant", "tenant_id", "environment", "mode", "reference_datetime"):
+        if old[field_name] != new[field_name]:
+            out.append(f"{field_name}: {old[field_name]!r} -> {new[field_name]!r}")
+    for key_field in ("ref", "salt_version", "algorithm"):
+        if old["keys"][key_field] != new["keys"][key_field]:
+            out.append(f"keys.{key_field}: {old['keys'][key_field]!r} -> "
+                       f"{new['keys'][key_field]!r}")
+    new_entities = {e["name"]: e for e in new["entities"]}
+    for entity in old["entities"]:
+        if not entity["rows"]:
+            continue
+        other = new_entities.get(entity["name"])
+        if other is None:
+            out.append(f"entity {entity['name']} ({entity['rows']} rows) is gone from the model")
+        elif other["table"] != entity["table"]:
+            out.append(f"entity {entity['name']}: table {entity['table']} -> {other['table']}")
+        elif other["columns"] != entity["columns"]:
+            out.append(f"entity {entity['name']}: columns of {entity['table']} changed "
+                       f"({', '.join(entity['columns'])} -> {', '.join(other['columns'])})")
+    return out
+
+
+def planned_lines(plan: dict[str, Any], program: Program, resolver: PiiResolver,
+                  entity: str, seen: dict[str, EntityDigest] | None = None) -> Iterator[bytes]:
+    """The entity's rows as resolved COPY lines, batch by batch (each checked on its digest);
+    each batch's (rows, digest) is recorded in `seen` when given."""
+    for batch in plan["batches"]:
+        if batch["entity"] == entity:
+            payload = build_payload(plan, program, batch, resolver)
+            if seen is not None:
+                seen[batch["id"]] = EntityDigest(payload.rows, payload.digest)
+            if payload.copy:
+                yield from payload.copy[:-1].split(b"\n")
+
+
+def key_of(line: bytes) -> bytes:
+    return line.split(b"\t", 1)[0]
+
+
+def _changed_columns(columns: list[str], old: bytes, new: bytes) -> list[str]:
+    a, b = old.split(b"\t"), new.split(b"\t")
+    return [c for i, c in enumerate(columns)
+            if (a[i] if i < len(a) else NULL_CELL.encode()) !=
+            (b[i] if i < len(b) else NULL_CELL.encode())]
+
+
+def compute_delta(old: dict[str, Any], new: dict[str, Any], key: bytes) -> Delta:
+    """Per entity of NEW (and of OLD, for entities whose rows all go), the rows that change."""
+    old_program, new_program = Program.from_json(old["program"]), Program.from_json(new["program"])
+    old_resolver = PiiResolver(key, old["keys"]["algorithm"])
+    new_resolver = PiiResolver(key, new["keys"]["algorithm"])
+    old_entities = {e["name"]: e for e in old["entities"]}
+    out: list[EntityDelta] = []
+    seen = set()
+    result = Delta(old["plan_hash"], new["plan_hash"], out,
+                   new_entities=[e["name"] for e in new["entities"]],
+                   batch_entity={b["id"]: b["entity"] for b in new["batches"]})
+    for entity in new["entities"]:
+        name = entity["name"]
+        seen.add(name)
+        delta = EntityDelta(name, entity["table"], list(entity["columns"]))
+        before = ({key_of(line): line for line in
+                   planned_lines(old, old_program, old_resolver, name)}
+                  if name in old_entities else {})
+        for line in planned_lines(new, new_program, new_resolver, name, result.new_batches):
+            k = key_of(line)
+            was = before.pop(k, None)
+            if was is None:
+                delta.inserts.append(line)
+            elif was != line:
+                delta.updates.append((was, line))
+                for column in _changed_columns(delta.columns, was, line):
+                    delta.changed_columns[column] = delta.changed_columns.get(column, 0) + 1
+        delta.deletes = list(before.values())
+        out.append(delta)
+    for entity in old["entities"]:  # entities NEW no longer has (allowed only without rows)
+        if entity["name"] not in seen and entity["rows"]:
+            gone = EntityDelta(entity["name"], entity["table"], list(entity["columns"]))
+            gone.deletes = list(planned_lines(old, old_program, old_resolver, entity["name"]))
+            out.append(gone)
+    return result
+
+
+def delta_steps(delta: Delta) -> list[DeltaStep]:
+    """The delta as checkpointed steps, in foreign-key-safe order.
+
+    Step ids carry the target plan's hash, so the progress of one change can never be taken
+    for another's.
+    """
+    tag = delta.to_hash.removeprefix("sha256:")[:16]
+    steps: list[DeltaStep] = []
+
+    def add(entity: str, kind: str, lines: list[bytes], old: list[bytes] | None = None) -> None:
+        for start in range(0, len(lines), STEP_ROWS):
+            steps.append(DeltaStep(
+                f"{tag}-{len(steps) + 1:05d}-{kind}-{entity}", entity, kind,
+                tuple(lines[start:start + STEP_ROWS]),
+                tuple(old[start:start + STEP_ROWS]) if old is not None else ()))
+
+    for e in delta.entities:
+        add(e.entity, "insert", e.inserts)
+    for e in delta.entities:
+        add(e.entity, "update", [n for _, n in e.updates], [o for o, _ in e.updates])
+    for e in reversed(delta.entities):
+        add(e.entity, "delete", e.deletes)
+    return steps
+
+
+def step_effect(step: DeltaStep) -> EntityDigest:
+    """What a step does to its entity's multiset digest (row count and digest, mod 2**128)."""
+    plus = sum(line_hash(line) for line in step.lines) & MASK
+    if step.kind == "insert":
+        return EntityDigest(step.rows, plus)
+    minus = sum(line_hash(line) for line in (step.old_lines or step.lines)) & MASK
+    if step.kind == "delete":
+        return EntityDigest(-step.rows, (-minus) & MASK)
+    return EntityDigest(0, (plus - minus) & MASK)
