@@ -212,7 +212,9 @@ def show_cmd(plan_path: Path) -> None:
 def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
              as_json: bool) -> None:
     """OLD NEW: what a manifest change does. PLAN [--dsn]: drift against the database (as
-    for apply: --dsn, libpq variables, else the embedded demo database). Exit 1 on differences.
+    for apply: --dsn, libpq variables, else the embedded demo database); when the tenant holds
+    an earlier plan, what applying PLAN would insert, update and delete, and apart from that
+    the drift. Exit 1 on differences.
 
     \b
     Examples:
@@ -240,10 +242,21 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
     from seedc.runtime.drift import diff_database
     from seedc.runtime.drift_render import render_drift_json, render_drift_lines
     from seedc.runtime.keys import key_provider_for
+    from seedc.runtime.pending import pending_change, render_pending_json, render_pending_lines
 
     plan = read_plan(old)
     with connect(_dsn(dsn)) as conn:
-        report = diff_database(conn, plan, key_provider_for(env_file))
+        keys = key_provider_for(env_file)
+        change = pending_change(conn, plan, keys)  # the tenant holds an earlier stored plan
+        if change is None:
+            report = diff_database(conn, plan, keys)
+    if change is not None:
+        if as_json:
+            click.echo(render_pending_json(change))
+        else:
+            echo_lines(render_pending_lines(change))
+        sys.exit(int(ExitCode.DIFFERENCES if change.pending or change.drifted
+                     else ExitCode.OK))
     if as_json:
         click.echo(render_drift_json(report))
     else:

@@ -104,6 +104,8 @@ def test_a_count_change_writes_exactly_the_delta_and_equals_a_fresh_apply(
                            ([old["plan_hash"], new["plan_hash"]],))
     assert stored == 2
     assert target.apply(new).status == "noop"
+    after = target.cli("diff", str(target.plan_file(new)), "--dsn", target.apply_dsn)
+    assert after.code == 0, after.text
     events = [e for e, _, _ in target.audit(new)]
     assert "change" in events
 
@@ -196,3 +198,34 @@ def test_sigkill_during_a_change_then_rerun_gives_the_same_rows_written_once(
     assert target.scalar("SELECT count(*) FROM seedc.delta_checkpoints") == 0
     assert table_dump(target.admin_dsn, new) == _fresh_dump(pg_admin_dsn, tmp_path / "fresh",
                                                             target, new)
+
+
+def test_diff_new_against_the_database_separates_the_change_from_drift(
+        target: Target, tmp_path: Path) -> None:
+    old, new = _customers(tmp_path, 40), _customers(tmp_path, 45)
+    target.apply(old)
+    path = target.plan_file(new)
+    result = target.cli("diff", str(path), "--dsn", target.apply_dsn, "--json")
+    assert result.code == 1, result.text
+    report = json.loads(result.out)
+    assert (report["pending"], report["drifted"]) == (True, False)
+    assert report["from_plan_hash"] == old["plan_hash"]
+    assert report["entities"]["customers"]["insert"] == 5
+    assert report["entities"]["bank_accounts"]["update"] > 0
+    text = target.cli("diff", str(path), "--dsn", target.apply_dsn)
+    assert "customers: 5 to insert, 0 to update, 0 to delete" in text.out
+    assert "Plan: " in text.out
+    assert "no drift" in text.out
+
+    # a hand edit: a row that matches neither plan is drift, reported apart from the change
+    target.execute("UPDATE app.suppliers SET legal_name = 'edited by hand' WHERE id = "
+                   "(SELECT min(id::text)::uuid FROM app.suppliers)")
+    report = json.loads(target.cli("diff", str(path), "--dsn", target.apply_dsn, "--json").out)
+    assert report["drifted"] is True
+    assert len(report["entities"]["suppliers"]["drift_changed"]) == 1
+    assert report["entities"]["customers"]["insert"] == 5
+
+    # after the apply (drift fixed first), NEW is what the database holds: exit 0
+    target.execute("DELETE FROM app.suppliers WHERE legal_name = 'edited by hand'")
+    refused = target.cli("apply", str(path), "--dsn", target.apply_dsn)
+    assert refused.code == 3, refused.text

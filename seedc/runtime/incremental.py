@@ -48,8 +48,8 @@ RESEED_RULE = ("a change of reference clock, key, tenant, mode or the shape of a
 BASE_RULE = "an incremental apply starts from a complete, stored earlier plan (issue 12)"
 
 
-def _refuse(message: str, details: list[str] | None = None, rule: str = BASE_RULE) -> GuardRefused:
-    return GuardRefused(message, rule=rule, details=details or [])
+def _refuse(message: str, details: list[str] | None = None) -> GuardRefused:
+    return GuardRefused(message, rule=BASE_RULE, details=details or [])
 
 
 def change_base(conn: psycopg.Connection, plan: dict[str, Any],
@@ -79,8 +79,9 @@ def change_base(conn: psycopg.Connection, plan: dict[str, Any],
                       "(`seedc apply` of that plan) or reseed", reseed)
     breaking = breaking_changes(old, plan)
     if breaking:
-        raise _refuse(f"this change from plan {old['plan_hash'][:19]}… cannot be applied "
-                      "as a delta; reseed", [*breaking, *reseed], rule=RESEED_RULE)
+        raise GuardRefused(f"this change from plan {old['plan_hash'][:19]}… cannot be "
+                           "applied as a delta; reseed", rule=RESEED_RULE,
+                           details=[*breaking, *reseed])
     return old
 
 
