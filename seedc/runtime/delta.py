@@ -16,12 +16,13 @@ from typing import Any
 
 from seedc.plan.rows import NULL_CELL
 from seedc.program.evaluate import Program
-from seedc.runtime.payload import MASK, build_payload, line_hash
+from seedc.runtime.payload import MASK, batch_rows, build_payload, line_hash, resolve_rows
 from seedc.runtime.pii.domains import PiiResolver
 from seedc.runtime.state import EntityDigest
 
 __all__ = ["STEP_ROWS", "Delta", "DeltaStep", "EntityDelta", "breaking_changes",
-           "compute_delta", "delta_steps", "key_of", "planned_lines", "step_effect"]
+           "changed_entities", "compute_delta", "delta_steps", "key_of", "planned_lines",
+           "step_effect"]
 
 #: Rows per delta step: one SERIALIZABLE transaction each, checkpointed.
 STEP_ROWS = 5000
@@ -150,40 +151,87 @@ def _changed_columns(columns: list[str], old: bytes, new: bytes) -> list[str]:
             (b[i] if i < len(b) else NULL_CELL.encode())]
 
 
-def compute_delta(old: dict[str, Any], new: dict[str, Any], key: bytes) -> Delta:
-    """Per entity of NEW (and of OLD, for entities whose rows all go), the rows that change."""
+def _signature(batch: dict[str, Any]) -> tuple[str, int, int, str]:
+    rng = batch["key_range"]
+    return batch["entity"], rng["start"], rng["stop"], batch["rows_digest"]
+
+
+def changed_entities(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    """Entities with a batch that is not in both plans with the same keys and rows."""
+    old_sigs = {_signature(b) for b in old["batches"]}
+    new_sigs = {_signature(b) for b in new["batches"]}
+    return {s[0] for s in old_sigs ^ new_sigs}
+
+
+def compute_delta(old: dict[str, Any], new: dict[str, Any], key: bytes,
+                  checkpoints: dict[str, Any],
+                  database: dict[str, dict[bytes, bytes]]) -> Delta:
+    """Per entity, the rows that change from OLD to NEW, resolved as the database holds them.
+
+    Why it is cheap: a batch with the same keys and rows digest in both plans is skipped
+    (its checkpointed digest carries over); in the other batches rows are compared before PII
+    resolution (FPE is deterministic under an unchanged key), only inserted, updated and
+    deleted rows are resolved, and an unchanged row's resolved line is the one the database
+    holds (`database`: entity -> key -> line, read by the drift check; the rows of the
+    entities in `changed_entities`). Cost grows with the changed batches, not the plan.
+    """
     old_program, new_program = Program.from_json(old["program"]), Program.from_json(new["program"])
     old_resolver = PiiResolver(key, old["keys"]["algorithm"])
     new_resolver = PiiResolver(key, new["keys"]["algorithm"])
-    old_entities = {e["name"]: e for e in old["entities"]}
-    out: list[EntityDelta] = []
-    seen = set()
-    result = Delta(old["plan_hash"], new["plan_hash"], out,
+    old_by_sig = {_signature(b): b for b in old["batches"]}
+    new_sigs = {_signature(b) for b in new["batches"]}
+    result = Delta(old["plan_hash"], new["plan_hash"], [],
                    new_entities=[e["name"] for e in new["entities"]],
                    batch_entity={b["id"]: b["entity"] for b in new["batches"]})
-    for entity in new["entities"]:
-        name = entity["name"]
-        seen.add(name)
+    for batch in new["batches"]:  # unchanged batches: the OLD checkpoint's resolved digest
+        same = old_by_sig.get(_signature(batch))
+        if same is not None:
+            cp = checkpoints[same["id"]]
+            result.new_batches[batch["id"]] = EntityDigest(cp.row_count, cp.resolved_digest)
+    names = [e["name"] for e in new["entities"]]
+    names += [e["name"] for e in old["entities"] if e["name"] not in names and e["rows"]]
+    entities = {e["name"]: e for e in [*old["entities"], *new["entities"]]}
+    for name in names:
+        entity = entities[name]
         delta = EntityDelta(name, entity["table"], list(entity["columns"]))
-        before = ({key_of(line): line for line in
-                   planned_lines(old, old_program, old_resolver, name)}
-                  if name in old_entities else {})
-        for line in planned_lines(new, new_program, new_resolver, name, result.new_batches):
-            k = key_of(line)
-            was = before.pop(k, None)
-            if was is None:
-                delta.inserts.append(line)
-            elif was != line:
-                delta.updates.append((was, line))
-                for column in _changed_columns(delta.columns, was, line):
-                    delta.changed_columns[column] = delta.changed_columns.get(column, 0) + 1
-        delta.deletes = list(before.values())
-        out.append(delta)
-    for entity in old["entities"]:  # entities NEW no longer has (allowed only without rows)
-        if entity["name"] not in seen and entity["rows"]:
-            gone = EntityDelta(entity["name"], entity["table"], list(entity["columns"]))
-            gone.deletes = list(planned_lines(old, old_program, old_resolver, entity["name"]))
-            out.append(gone)
+        result.entities.append(delta)
+        before: dict[str, list[str]] = {}
+        for batch in old["batches"]:
+            if batch["entity"] == name and _signature(batch) not in new_sigs:
+                for row in batch_rows(old, old_program, batch):
+                    before[row[0]] = row
+        held = database.get(name, {})
+        inserted: list[list[str]] = []
+        updated: list[tuple[list[str], list[str]]] = []
+        batches: list[tuple[str, list[str]]] = []  # changed NEW batches: (id, their keys)
+        for batch in new["batches"]:
+            if batch["entity"] != name or batch["id"] in result.new_batches:
+                continue
+            rows = batch_rows(new, new_program, batch)
+            batches.append((batch["id"], [row[0] for row in rows]))
+            for row in rows:
+                was = before.pop(row[0], None)
+                if was is None:
+                    inserted.append(row)
+                elif was != row:
+                    updated.append((was, row))
+        columns = delta.columns
+        delta.inserts = resolve_rows(inserted, columns, new_resolver)
+        new_updates = resolve_rows([n for _, n in updated], columns, new_resolver)
+        old_updates = resolve_rows([o for o, _ in updated], columns, old_resolver)
+        delta.updates = list(zip(old_updates, new_updates, strict=True))
+        delta.deletes = resolve_rows(list(before.values()), columns, old_resolver)
+        for old_line, new_line in delta.updates:
+            for column in _changed_columns(columns, old_line, new_line):
+                delta.changed_columns[column] = delta.changed_columns.get(column, 0) + 1
+        written = {key_of(line): line for line in [*delta.inserts, *new_updates]}
+        for batch_id, keys in batches:
+            acc = EntityDigest()
+            for k in keys:
+                line = written.get(k.encode()) or held.get(k.encode())
+                if line is not None:  # else drift: the drift check refuses before writing
+                    acc.add(1, line_hash(line))
+            result.new_batches[batch_id] = acc
     return result
 
 

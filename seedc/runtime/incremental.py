@@ -25,18 +25,21 @@ from seedc.runtime.delta import (
     Delta,
     DeltaStep,
     breaking_changes,
+    changed_entities,
     compute_delta,
     delta_steps,
+    key_of,
     step_effect,
 )
 from seedc.runtime.lease import Heartbeat, assert_lease
+from seedc.runtime.payload import line_hash
 from seedc.runtime.plan_store import load_plan, store_plan
 from seedc.runtime.state import (
     Checkpoint,
     EntityDigest,
     check_checkpoints,
     compare,
-    database_digests,
+    copy_lines,
     expected_digests,
     refuse_drift,
 )
@@ -227,23 +230,45 @@ def _switch_checkpoints(ctx: ChangeContext, delta: Delta) -> None:
                  for b in plan["batches"]])
 
 
+def _read_database(conn: psycopg.Connection, read: dict[str, Any], keep: set[str]
+                   ) -> tuple[dict[str, EntityDigest], dict[str, dict[bytes, bytes]]]:
+    """The tenant's rows as multiset digests (the drift check), and the lines of the entities
+    in `keep` by key (an unchanged row's resolved line is the one the database holds)."""
+    digests, lines = {}, {}
+    for entity in read["entities"]:
+        acc = EntityDigest()
+        held: dict[bytes, bytes] | None = {} if entity["name"] in keep else None
+        for line in copy_lines(conn, entity["sql"]["read"]):
+            acc.add(1, line_hash(line))
+            if held is not None:
+                held[key_of(line)] = line
+        digests[entity["name"]] = acc
+        if held is not None:
+            lines[entity["name"]] = held
+    return digests, lines
+
+
 def apply_change(ctx: ChangeContext) -> Delta:
     """Check, write and verify the delta OLD -> NEW; returns it (for the report)."""
     plan, old, work = ctx.plan, ctx.old, ctx.work
-    with work.transaction():  # never an implicit transaction: steps must commit one by one
-        done = _done_steps(work, plan, old["plan_hash"])
-    delta = compute_delta(old, plan, ctx.key)
-    steps = delta_steps(delta)
-    max_rows = plan["guards"]["budget"]["max_rows"]
-    if delta.rows > max_rows:
-        raise GuardRefused(f"the change writes {delta.rows} rows, above budget.max_rows "
-                           f"{max_rows}", rule="estimate within budget (sessions 7, 16)")
     outer = work.transaction(force_rollback=True) if ctx.dry_run else nullcontext()
     with outer:
+        # never an implicit transaction: the steps below must commit one by one
         with work.transaction():
             set_tenant(work, plan["tenant_id"], local=True)
-            refuse_drift(compare(_expected_now(ctx, steps, done),
-                                 database_digests(work, _read_entities(old, plan))))
+            done = _done_steps(work, plan, old["plan_hash"])
+            found, held = _read_database(work, _read_entities(old, plan),
+                                         changed_entities(old, plan))
+        delta = compute_delta(old, plan, ctx.key, ctx.checkpoints, held)
+        del held
+        steps = delta_steps(delta)
+        refuse_drift(compare(_expected_now(ctx, steps, done), found))
+        max_rows = plan["guards"]["budget"]["max_rows"]
+        if delta.rows > max_rows:
+            raise GuardRefused(f"the change writes {delta.rows} rows, above budget.max_rows "
+                               f"{max_rows}", rule="estimate within budget (sessions 7, 16)")
+        with work.transaction():
+            set_tenant(work, plan["tenant_id"], local=True)
             store_plan(work, plan, ctx.run_id)
         ctx.audit_event("change", BASE_RULE, **delta.summary(), resumed_steps=len(done))
         with ctx.maintenance():
