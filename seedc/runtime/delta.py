@@ -14,8 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from seedc.plan.format import GENERATOR_VERSION
 from seedc.plan.rows import NULL_CELL
-from seedc.program.evaluate import Program
+from seedc.program.cells import column_cells
+from seedc.program.data import data_version
+from seedc.program.evaluate import BatchContext, Program
+from seedc.program.sensitivity import sensitive_columns
 from seedc.runtime.payload import MASK, batch_rows, build_payload, line_hash, resolve_rows
 from seedc.runtime.pii.domains import PiiResolver
 from seedc.runtime.state import EntityDigest
@@ -108,6 +114,13 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for field_name in ("tenant", "tenant_id", "environment", "mode", "reference_datetime"):
         if old[field_name] != new[field_name]:
             out.append(f"{field_name}: {old[field_name]!r} -> {new[field_name]!r}")
+    if old["generators"] != new["generators"]:
+        out.append(f"generators: {old['generators'].get('version')!r} -> "
+                   f"{new['generators'].get('version')!r} (rows made by other generators)")
+    runtime = {"version": GENERATOR_VERSION, "data": data_version()}
+    if {k: new["generators"].get(k) for k in runtime} != runtime:
+        out.append(f"generators: the plan's {new['generators'].get('version')!r} are not this "
+                   f"seedc's {GENERATOR_VERSION!r}: recompile both plans with this seedc")
     for key_field in ("ref", "salt_version", "algorithm"):
         if old["keys"][key_field] != new["keys"][key_field]:
             out.append(f"keys.{key_field}: {old['keys'][key_field]!r} -> "
@@ -191,48 +204,166 @@ def compute_delta(old: dict[str, Any], new: dict[str, Any], key: bytes,
     names = [e["name"] for e in new["entities"]]
     names += [e["name"] for e in old["entities"] if e["name"] not in names and e["rows"]]
     entities = {e["name"]: e for e in [*old["entities"], *new["entities"]]}
+    sensitive = sensitive_columns(old["program"], new["program"])
+    old_names = {e["name"]: e for e in old["entities"]}
+    job = _Job(old, new, old_program, new_program, old_resolver, new_resolver, new_sigs, result)
     for name in names:
         entity = entities[name]
         delta = EntityDelta(name, entity["table"], list(entity["columns"]))
         result.entities.append(delta)
+        if name not in changed_entities(old, new):
+            continue
+        by_columns = (name in old_names and name in sensitive
+                      and old_names[name]["columns"] == entity["columns"]
+                      and entity["columns"][:1] == ["id"] and "id" not in sensitive[name])
+        if by_columns:
+            job.by_columns(delta, sensitive[name], database.get(name, {}))
+        else:
+            job.by_rows(delta, database.get(name, {}))
+        for old_line, new_line in delta.updates:
+            for column in _changed_columns(delta.columns, old_line, new_line):
+                delta.changed_columns[column] = delta.changed_columns.get(column, 0) + 1
+    return result
+
+
+@dataclass
+class _Job:
+    """The two ways of finding one entity's changed rows, sharing the plans' programs."""
+
+    old: dict[str, Any]
+    new: dict[str, Any]
+    old_program: Program
+    new_program: Program
+    old_resolver: PiiResolver
+    new_resolver: PiiResolver
+    new_sigs: set[tuple[str, int, int, str]]
+    result: Delta
+
+    def changed_batches(self, plan: dict[str, Any], name: str) -> list[dict[str, Any]]:
+        if plan is self.new:
+            return [b for b in plan["batches"] if b["entity"] == name
+                    and b["id"] not in self.result.new_batches]
+        return [b for b in plan["batches"] if b["entity"] == name
+                and _signature(b) not in self.new_sigs]
+
+    def digest_batches(self, batches: list[tuple[str, list[bytes]]],
+                       lines: dict[bytes, bytes]) -> None:
+        """Each changed NEW batch's (rows, digest) from its rows' resolved lines."""
+        for batch_id, keys in batches:
+            acc = EntityDigest()
+            for k in keys:
+                line = lines.get(k)
+                if line is not None:  # else drift: the drift check refuses before writing
+                    acc.add(1, line_hash(line))
+            self.result.new_batches[batch_id] = acc
+
+    def by_rows(self, delta: EntityDelta, held: dict[bytes, bytes]) -> None:
+        """Whole rows of every changed batch, each batch checked on its digest (an entity new
+        in NEW, a changed key column, or a changed entity setting)."""
+        name, columns = delta.entity, delta.columns
         before: dict[str, list[str]] = {}
-        for batch in old["batches"]:
-            if batch["entity"] == name and _signature(batch) not in new_sigs:
-                for row in batch_rows(old, old_program, batch):
+        if any(e["name"] == name for e in self.old["entities"]):
+            for batch in self.changed_batches(self.old, name):
+                for row in batch_rows(self.old, self.old_program, batch):
                     before[row[0]] = row
-        held = database.get(name, {})
         inserted: list[list[str]] = []
         updated: list[tuple[list[str], list[str]]] = []
-        batches: list[tuple[str, list[str]]] = []  # changed NEW batches: (id, their keys)
-        for batch in new["batches"]:
-            if batch["entity"] != name or batch["id"] in result.new_batches:
-                continue
-            rows = batch_rows(new, new_program, batch)
-            batches.append((batch["id"], [row[0] for row in rows]))
+        batches: list[tuple[str, list[bytes]]] = []
+        for batch in self.changed_batches(self.new, name):
+            rows = batch_rows(self.new, self.new_program, batch)
+            batches.append((batch["id"], [row[0].encode() for row in rows]))
             for row in rows:
                 was = before.pop(row[0], None)
                 if was is None:
                     inserted.append(row)
                 elif was != row:
                     updated.append((was, row))
-        columns = delta.columns
-        delta.inserts = resolve_rows(inserted, columns, new_resolver)
-        new_updates = resolve_rows([n for _, n in updated], columns, new_resolver)
-        old_updates = resolve_rows([o for o, _ in updated], columns, old_resolver)
+        delta.inserts = resolve_rows(inserted, columns, self.new_resolver)
+        new_updates = resolve_rows([n for _, n in updated], columns, self.new_resolver)
+        old_updates = resolve_rows([o for o, _ in updated], columns, self.old_resolver)
         delta.updates = list(zip(old_updates, new_updates, strict=True))
-        delta.deletes = resolve_rows(list(before.values()), columns, old_resolver)
-        for old_line, new_line in delta.updates:
-            for column in _changed_columns(columns, old_line, new_line):
-                delta.changed_columns[column] = delta.changed_columns.get(column, 0) + 1
-        written = {key_of(line): line for line in [*delta.inserts, *new_updates]}
-        for batch_id, keys in batches:
-            acc = EntityDigest()
-            for k in keys:
-                line = written.get(k.encode()) or held.get(k.encode())
-                if line is not None:  # else drift: the drift check refuses before writing
-                    acc.add(1, line_hash(line))
-            result.new_batches[batch_id] = acc
-    return result
+        delta.deletes = resolve_rows(list(before.values()), columns, self.old_resolver)
+        lines = dict(held)
+        lines.update((key_of(line), line) for line in [*delta.inserts, *new_updates])
+        self.digest_batches(batches, lines)
+
+    def by_columns(self, delta: EntityDelta, sensitive: set[str],
+                   held: dict[bytes, bytes]) -> None:
+        """Only the columns that can differ, for the keys in both plans; whole rows only for
+        inserted and deleted keys. A changed row's other cells are the ones the database
+        holds (equal in both plans by `sensitive_columns`)."""
+        name, columns = delta.entity, delta.columns
+        old_keys = _keys(self.old_program, name, self.changed_batches(self.old, name))
+        batches = [(b["id"], self.new_program.keys_for_range(
+            name, b["key_range"]["start"], b["key_range"]["stop"]))
+            for b in self.changed_batches(self.new, name)]
+        new_keys = np.concatenate([k for _, k in batches]) if batches else \
+            np.zeros(0, dtype=np.uint64)
+        in_old = np.isin(new_keys, old_keys)
+        common, inserted = new_keys[in_old], new_keys[~in_old]
+        deleted = old_keys[~np.isin(old_keys, new_keys)]
+        delta.inserts = resolve_rows(_rows(self.new_program, name, inserted, columns),
+                                     columns, self.new_resolver)
+        delta.deletes = resolve_rows(_rows(self.old_program, name, deleted, columns),
+                                     columns, self.old_resolver)
+        ids = _column_cells(self.new_program, name, new_keys, ["id"])[0]
+        id_of = dict(zip(new_keys.tolist(), (i.encode() for i in ids), strict=True))
+        lines = dict(held)
+        lines.update((key_of(line), line) for line in delta.inserts)
+        picked = [c for c in columns if c in sensitive]
+        if picked and len(common):
+            new_cells = _column_cells(self.new_program, name, common, picked)
+            old_cells = _column_cells(self.old_program, name, common, picked)
+            changed = [i for i in range(len(common))
+                       if any(n[i] != o[i] for n, o in zip(new_cells, old_cells, strict=True))]
+            positions = [columns.index(c) for c in picked]
+            keys = common.tolist()
+            new_part = resolve_rows([[col[i] for col in new_cells] for i in changed], picked,
+                                    self.new_resolver)
+            old_part = resolve_rows([[col[i] for col in old_cells] for i in changed], picked,
+                                    self.old_resolver)
+            for i, now, was in zip(changed, new_part, old_part, strict=True):
+                line = held.get(id_of[keys[i]])
+                if line is None:
+                    continue  # drift: the drift check refuses before anything is written
+                new_line = _with_cells(line, positions, now)
+                delta.updates.append((_with_cells(line, positions, was), new_line))
+                lines[id_of[keys[i]]] = new_line
+        self.digest_batches([(batch_id, [id_of[k] for k in keys_.tolist()])
+                             for batch_id, keys_ in batches], lines)
+
+
+def _keys(program: Program, name: str, batches: list[dict[str, Any]]) -> np.ndarray:
+    parts = [program.keys_for_range(name, b["key_range"]["start"], b["key_range"]["stop"])
+             for b in batches]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+
+
+def _column_cells(program: Program, name: str, keys: np.ndarray,
+                  wanted: list[str]) -> list[list[str]]:
+    """COPY cells of the wanted stored columns (in `wanted` order) for these row keys."""
+    ctx = BatchContext(program, name, keys)
+    by_name = {c[0]: c for c in ctx.entity.columns}
+    out = []
+    for column in wanted:
+        _, sql_type, nullable, _expr = by_name[column]
+        out.append(column_cells(ctx.column_value(column), sql_type, nullable, ctx.n))
+    return out
+
+
+def _rows(program: Program, name: str, keys: np.ndarray, columns: list[str]
+          ) -> list[list[str]]:
+    if not len(keys):
+        return []
+    return [list(row) for row in zip(*_column_cells(program, name, keys, columns), strict=True)]
+
+
+def _with_cells(line: bytes, positions: list[int], part: bytes) -> bytes:
+    """A COPY line with the cells at `positions` replaced by those of `part` (same order)."""
+    cells = line.split(b"\t")
+    for position, cell in zip(positions, part.split(b"\t"), strict=True):
+        cells[position] = cell
+    return b"\t".join(cells)
 
 
 def delta_steps(delta: Delta) -> list[DeltaStep]:
