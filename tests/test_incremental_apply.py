@@ -229,3 +229,48 @@ def test_diff_new_against_the_database_separates_the_change_from_drift(
     target.execute("DELETE FROM app.suppliers WHERE legal_name = 'edited by hand'")
     refused = target.cli("apply", str(path), "--dsn", target.apply_dsn)
     assert refused.code == 3, refused.text
+
+
+def test_the_evidence_of_a_change_records_both_plans_and_the_delta(
+        target: Target, tmp_path: Path) -> None:
+    old, new = _customers(tmp_path, 40), _customers(tmp_path, 45)
+    target.apply(old)
+    report = target.apply(new)
+    files = [p for p in (target.tmp / ".seedc" / "evidence").glob("*.json")
+             if report.run_id in p.name]
+    assert len(files) == 1
+    body = json.loads(files[0].read_text(encoding="utf-8"))["report"]  # the signed body
+    change = body["change"]
+    assert change["from_plan_hash"] == old["plan_hash"]
+    assert change["to_plan_hash"] == new["plan_hash"] == body["plan_hash"]
+    assert change["totals"] == report.change["totals"]  # type: ignore[index]
+    assert change["entities"]["customers"]["insert"] == 5
+
+
+def test_a_damaged_stored_plan_refuses_and_writes_nothing(target: Target,
+                                                          tmp_path: Path) -> None:
+    old, new = _customers(tmp_path, 40), _customers(tmp_path, 45)
+    target.apply(old)
+    target.execute("UPDATE seedc.plans SET compressed = '\\x789c0300000000'::bytea")
+    dump = table_dump(target.admin_dsn, old)
+    result = target.cli("apply", str(target.plan_file(new)), "--dsn", target.apply_dsn)
+    assert result.code == 3, result.text
+    assert "damaged" in result.error
+    assert table_dump(target.admin_dsn, old) == dump
+
+
+def test_a_change_interrupted_towards_another_plan_must_be_finished_first(
+        target: Target, tmp_path: Path) -> None:
+    old, new = _customers(tmp_path, 40), _customers(tmp_path, 45)
+    other = _customers(tmp_path, 42)
+    target.apply(old)
+    # an unfinished change towards `other`: one of its steps is checkpointed
+    target.execute(
+        "INSERT INTO seedc.delta_checkpoints (tenant_id, environment, from_plan_hash, "
+        "to_plan_hash, step_id, entity, kind, row_count, run_id) VALUES (%s, 'dev', %s, %s, "
+        "'x-00001-insert-customers', 'customers', 'insert', 2, gen_random_uuid())",
+        (old["tenant_id"], old["plan_hash"], other["plan_hash"]))
+    error = target.apply_error(new)
+    assert isinstance(error, GuardRefused)
+    assert "interrupted" in error.message
+    assert target.counts(old) == planned_counts(old)

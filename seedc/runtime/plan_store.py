@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from seedc.errors import InvalidInput, RuntimeFailure
+from seedc.errors import GuardRefused, InvalidInput
 from seedc.plan.canonical import canonical_bytes
 from seedc.plan.format import MAX_PLAN_BYTES, verify_plan
 
@@ -40,7 +40,7 @@ def load_plan(conn: psycopg.Connection, tenant_id: str, environment: str,
               plan_hash: str) -> dict[str, Any] | None:
     """The stored plan with that hash for this tenant, verified; None when not stored.
 
-    A stored plan that no longer verifies (edited in the database, say) is a RuntimeFailure:
+    A stored plan that no longer verifies (edited in the database, say) is a refusal:
     the delta must never be computed from a plan other than the one applied.
     """
     row = conn.execute(
@@ -60,11 +60,11 @@ def load_plan(conn: psycopg.Connection, tenant_id: str, environment: str,
         plan = verify_plan(json.loads(raw), where)
     except (zlib.error, ValueError, InvalidInput) as exc:
         text = exc.message if isinstance(exc, InvalidInput) else str(exc)
-        raise RuntimeFailure(f"{where} in seedc.plans is damaged: {text}",
+        raise GuardRefused(f"{where} in seedc.plans is damaged: {text}",
                              rule="an incremental apply starts from the exact applied plan "
                                   "(issue 12)") from None
     if plan["plan_hash"] != plan_hash:
-        raise RuntimeFailure(f"{where} in seedc.plans holds another plan",
+        raise GuardRefused(f"{where} in seedc.plans holds another plan",
                              rule="an incremental apply starts from the exact applied plan "
                                   "(issue 12)")
     return plan
