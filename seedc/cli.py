@@ -699,6 +699,46 @@ def runs_show_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
     click.echo(render_show(run, trail, role))
 
 
+@runs_group.command("plan")
+@click.argument("run_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write the plan here instead of standard output.")
+@click.pass_context
+def runs_plan_cmd(ctx: click.Context, run_id: str, output: Path | None) -> None:
+    """The exact plan a run applied, from the database (no repository needed).
+
+    Every applied plan is kept in seedc.plans, compressed and keyed by its hash; what is
+    printed is verified (format, hash) like any plan file, so it can be diffed, applied or
+    archived as it is. Exit 2 when the run is unknown or its plan was not stored.
+
+    \b
+    Examples:
+      seedc runs plan 1a2b3c4d -o applied.plan.json
+      seedc runs plan 1a2b3c4d | seedc diff /dev/stdin plans/dev/acme.plan.json
+    """
+    from seedc.plan.canonical import pretty_bytes
+    from seedc.program.evaluate import tenant_uuid
+    from seedc.runtime.db import connect, set_tenant
+    from seedc.runtime.plan_store import load_plan
+    from seedc.runtime.runs_view import find_run
+
+    with connect(_runs_dsn(ctx.obj.get("dsn")), autocommit=True) as conn:
+        run = find_run(conn, run_id)
+        tenant_id = tenant_uuid(run["environment"], run["tenant"])
+        set_tenant(conn, tenant_id, local=False)  # seedc.plans is under RLS, like checkpoints
+        plan = load_plan(conn, tenant_id, run["environment"], str(run["plan_hash"]))
+    if plan is None:
+        raise InvalidInput(f"run {run['run_id']}: its plan {run['plan_hash']} is not stored in "
+                           "this database (applied before plans were stored)",
+                           rule="runs.run-id")
+    data = pretty_bytes(plan)
+    if output is None:
+        click.echo(data.decode("utf-8"), nl=False)
+    else:
+        output.write_bytes(data)
+        click.echo(f"wrote {output} ({plan['plan_hash']})")
+
+
 @cli.group("finance")
 def finance_group() -> None:
     """Exact loan finance: schedules, IOF and CET."""

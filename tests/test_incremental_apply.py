@@ -274,3 +274,19 @@ def test_a_change_interrupted_towards_another_plan_must_be_finished_first(
     assert isinstance(error, GuardRefused)
     assert "interrupted" in error.message
     assert target.counts(old) == planned_counts(old)
+
+
+def test_the_applied_plan_is_retrievable_from_the_database(target: Target,
+                                                            tmp_path: Path) -> None:
+    old = _customers(tmp_path, 40)
+    report = target.apply(old)
+    out = tmp_path / "applied.plan.json"
+    result = target.cli("runs", "--dsn", target.apply_dsn, "plan", report.run_id[:8],
+                        "-o", str(out))
+    assert result.code == 0, result.text
+    assert json.loads(out.read_text(encoding="utf-8")) == old  # byte-exact plan, verified
+    # an applied plan, byte for byte what was compiled: the diff against it is empty
+    same = target.cli("diff", str(out), str(target.plan_file(old)))
+    assert same.code == 0, same.text
+    unknown = target.cli("runs", "--dsn", target.apply_dsn, "plan", "0000000000")
+    assert unknown.code == 2, unknown.text
