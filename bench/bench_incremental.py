@@ -124,7 +124,8 @@ def main() -> int:
             t0 = time.monotonic()
             report = apply_plan(new, apply_dsn, keys, options)
             incremental = time.monotonic() - t0
-            assert report.status == "succeeded" and report.change, report.message
+            assert report.status == "succeeded", report.message
+            assert report.change, "NEW was not applied as a change"
             after_change = dump_digest(db, new)
             with psycopg.connect(db, autocommit=True) as conn:
                 conn.execute("CHECKPOINT")
