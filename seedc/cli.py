@@ -700,6 +700,12 @@ def _register_finance() -> None:
 _register_finance()
 
 
+# issue 14 (lifecycle): TTL purge, post-deploy verification, unsent evidence
+from seedc.cli_lifecycle import purge_cmd  # noqa: E402  (registered after the groups exist)
+
+cli.add_command(purge_cmd)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="seedc")

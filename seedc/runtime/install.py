@@ -27,6 +27,8 @@ _GRANTS = {
     "queue": "SELECT, INSERT, DELETE",
     "maintenance": "SELECT, INSERT, UPDATE, DELETE",
     "evidence": "SELECT, INSERT, UPDATE",
+    "datasets": "SELECT, INSERT, UPDATE, DELETE",  # issue 14: TTL purge
+    "evidence_chain": "SELECT, INSERT, UPDATE",  # issue 14: strict evidence chain
 }
 
 
