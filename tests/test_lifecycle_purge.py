@@ -49,7 +49,8 @@ def load_plan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
          "canary: {enabled: false}\nstates:\n"
          "  customers: {active: 0.7, blocked: 0.1, defaulted: 0.1, closed: 0.1}"),
     ])
-    assert plan["mode"] == "load" and plan["guards"]["ttl"] == "1h"
+    assert plan["mode"] == "load"
+    assert plan["guards"]["ttl"] == "1h"
     return plan
 
 
@@ -92,7 +93,8 @@ def test_before_expiry_nothing_is_purged(target: Target, load_plan: dict[str, An
                                          baseline_plan: dict[str, Any]) -> None:
     finished = _seeded(target, load_plan, baseline_plan)
     summary = _purge(target, finished + HOUR - timedelta(seconds=1))
-    assert summary.datasets == [] and summary.exit_code == 0
+    assert summary.datasets == []
+    assert summary.exit_code == 0
     assert target.counts(load_plan) == planned_counts(load_plan)
     assert target.counts(baseline_plan) == planned_counts(baseline_plan)
 
@@ -101,7 +103,8 @@ def test_after_expiry_exactly_the_load_dataset_goes_with_audit_and_evidence(
         target: Target, load_plan: dict[str, Any], baseline_plan: dict[str, Any]) -> None:
     finished = _seeded(target, load_plan, baseline_plan)
     summary = _purge(target, finished + HOUR)
-    assert [(o.tenant, o.status) for o in summary.datasets] == [("acme", "purged")], summary.datasets[0].message
+    assert [(o.tenant, o.status) for o in summary.datasets] == [("acme", "purged")], \
+        summary.datasets[0].message
     outcome = summary.datasets[0]
     assert summary.exit_code == 0
     assert target.counts(load_plan) == zero_counts(load_plan)
@@ -117,12 +120,14 @@ def test_after_expiry_exactly_the_load_dataset_goes_with_audit_and_evidence(
     # signed evidence, indexed under the purge's own run id
     status, uri = target.scalar("SELECT ARRAY[status, uri] FROM seedc.evidence WHERE "
                                 "run_id = %s", (outcome.run_id,))
-    assert status == "stored" and uri == outcome.evidence
+    assert status == "stored"
+    assert uri == outcome.evidence
     data = Path(uri.removeprefix("file://")).read_bytes()
     signer = LocalDevSigner.from_env_file(target.env_file)
     assert verify_envelope(data, signer) == []
     report = json.loads(data)["report"]
-    assert report["status"] == "purged" and report["tenant"] == "acme"
+    assert report["status"] == "purged"
+    assert report["tenant"] == "acme"
     assert report["cost"]["measured"]["rows_deleted"] == sum(planned_counts(load_plan).values())
     # the dataset is gone from the index: a second purge finds nothing
     assert _purge(target, finished + 2 * HOUR).datasets == []
@@ -202,7 +207,8 @@ def test_cli_purge_expired_json_and_exit_codes(
     assert "purge of acme refused" in refused.err
     assert target.counts(load_plan) == planned_counts(load_plan)
     dry = target.cli_inprocess(*base, "--now", late, "--dry-run")
-    assert dry.code == 0 and json.loads(dry.out)["datasets"][0]["status"] == "would-purge"
+    assert dry.code == 0
+    assert json.loads(dry.out)["datasets"][0]["status"] == "would-purge"
     assert target.counts(load_plan) == planned_counts(load_plan)
     done = target.cli_inprocess(*base, "--now", late)
     assert done.code == 0, done.text
@@ -213,7 +219,9 @@ def test_cli_purge_expired_json_and_exit_codes(
 
 def test_cli_purge_needs_expired_and_refuses_the_test_clock_in_prod(target: Target) -> None:
     missing = target.cli_inprocess("purge", "--dsn", target.apply_dsn, "--environment", "dev")
-    assert missing.code == 2 and "--expired" in missing.text
+    assert missing.code == 2
+    assert "--expired" in missing.text
     prod = target.cli_inprocess("purge", "--expired", "--dsn", target.apply_dsn,
                                 "--environment", "prod", "--now", "2030-01-01T00:00:00Z")
-    assert prod.code == 2 and "test clock" in prod.text
+    assert prod.code == 2
+    assert "test clock" in prod.text

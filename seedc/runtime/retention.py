@@ -20,9 +20,10 @@ __all__ = ["CHECKPOINT_RETENTION", "refuse_stale_resume", "remove_stale_checkpoi
 
 #: Session 17: checkpoints are kept at most 30 days.
 CHECKPOINT_RETENTION = timedelta(days=30)
-_STALE = "seedc.checkpoints WHERE tenant_id = %s AND environment = %s AND created_at < %s"
-_COUNT = "SELECT count(*) FROM " + _STALE
-_DELETE = "WITH gone AS (DELETE FROM " + _STALE + " RETURNING 1) SELECT count(*) FROM gone"
+_COUNT = ("SELECT count(*) FROM seedc.checkpoints WHERE tenant_id = %s AND environment = %s "
+          "AND created_at < %s")
+_DELETE = ("WITH gone AS (DELETE FROM seedc.checkpoints WHERE tenant_id = %s AND environment = "
+           "%s AND created_at < %s RETURNING 1) SELECT count(*) FROM gone")
 RETENTION_RULE = "checkpoints are kept at most 30 days; no resume past that (session 17)"
 
 

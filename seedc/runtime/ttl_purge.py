@@ -200,8 +200,8 @@ def _purge_one(dsn: str, control: psycopg.Connection, work: psycopg.Connection,
         outcome.status = "would-purge" if options.dry_run else "purged"
         outcome.message = (f"TTL {spec.get('ttl')} elapsed at {outcome.expires_at:%Y-%m-%dT%H:%MZ}"
                            f": {'would delete' if options.dry_run else 'deleted'} {rows} rows")
-        _audit(control, outcome.run_id, outcome.tenant, env, "purge.ttl", TTL_RULE,
-               {**base, "deleted": outcome.deleted})
+        _audit(control, outcome.run_id, outcome.tenant, env, "purge.ttl", rule=TTL_RULE,
+               detail={**base, "deleted": outcome.deleted})
         if sink is not None:
             outcome.evidence = _publish(control, sink, spec, outcome, started)
     except SeedcError as exc:
