@@ -1,4 +1,4 @@
-"""Lifecycle commands (issue 14): `seedc purge --expired`, `seedc verify`, `seedc evidence flush`.
+"""Lifecycle commands (issue 14): purge --expired, verify, evidence flush, verify --chain.
 
 Registered on the root group at the end of seedc/cli.py; errors reach `SeedcGroup.invoke`,
 the one place exit codes are mapped. A purge over several tenants reports each tenant, then
@@ -11,13 +11,17 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from seedc.errors import InvalidInput
 from seedc.runtime.evidence.store import WORM_REQUIRED
 
-__all__ = ["purge_cmd"]
+if TYPE_CHECKING:
+    from seedc.runtime.apply import EvidenceSink as EvidenceSinkT
+
+__all__ = ["evidence_flush_cmd", "purge_cmd", "verify_chain", "verify_cmd"]
 
 
 def _reference_now(value: str | None, environment: str) -> datetime | None:
@@ -87,3 +91,120 @@ def purge_cmd(expired: bool, dsn: str | None, environment: str, dry_run: bool, a
         if o.exit_code:
             click.echo(f"seedc: purge of {o.tenant} {o.status}: {o.message}", err=True)
     sys.exit(summary.exit_code)
+
+
+@click.command("verify")
+@click.argument("plan_path", type=click.Path(path_type=Path))
+@click.option("--dsn", help="Target database (a least-privilege role; nothing is written).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable verdict on stdout.")
+def verify_cmd(plan_path: Path, dsn: str | None, as_json: bool) -> None:
+    """Read-only: does the database hold exactly what PLAN put there? Exit 0 equal, 1 drift,
+    3 refused (role bypassing RLS, missing tables). Run by the Argo CD PostSync hook.
+
+    \b
+    Examples:
+      seedc verify plans/staging/acme-load.plan.json --dsn "$SEEDC_DSN"
+      seedc verify plans/dev/acme.plan.json --json
+    """
+    from seedc.cli import _dsn
+    from seedc.errors import DriftFound
+    from seedc.plan.format import read_plan
+    from seedc.runtime.verify import verify_plan
+
+    plan = read_plan(plan_path)
+    result = verify_plan(plan, _dsn(dsn))
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2, sort_keys=True))
+    if not result.equal:
+        raise DriftFound(f"{plan['tenant']} in {plan['environment']!r} differs from plan "
+                         f"{plan['plan_hash'][:19]}…", details=result.problems)
+    if not as_json:
+        click.echo(f"{plan['tenant']} in {plan['environment']!r}: equal to the plan "
+                   f"({result.checkpointed} batches checkpointed, rows match)")
+
+
+def _sink(evidence_uri: str | None, environment: str, env_file: Path) -> EvidenceSinkT:
+    from seedc.runtime.apply import evidence_factory
+
+    factory = evidence_factory(evidence_uri, {"environment": environment,
+                                              "guards": {"isolated_dev": False}}, env_file)
+    if factory is None:
+        raise InvalidInput("no evidence store configured: pass --evidence or set "
+                           "SEEDC_EVIDENCE_URI (s3://bucket/prefix or file://path)")
+    return factory()
+
+
+@click.command("flush")
+@click.option("--environment", required=True, help="Send the waiting reports of this "
+              "environment (the store is the environment's).")
+@click.option("--evidence", "evidence_uri", metavar="URI",
+              help="The WORM store (default $SEEDC_EVIDENCE_URI).")
+@click.option("--dsn", help="Database holding the seedc.evidence index.")
+@click.option("--folder", type=click.Path(path_type=Path),
+              default=Path(".seedc") / "evidence-unsent", show_default=True,
+              help="Where unsent reports wait.")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env.local"),
+              show_default=True, help="Dev-only signing key file (when Vault is not set).")
+@click.option("--json", "as_json", is_flag=True, help="One outcome per report, as JSON.")
+def evidence_flush_cmd(environment: str, evidence_uri: str | None, dsn: str | None,
+                       folder: Path, env_file: Path, as_json: bool) -> None:
+    """Re-send reports kept in .seedc/evidence-unsent/ to the store, chained in order, and
+    mark their index rows stored; exit 4 if any could not be sent (it stays waiting).
+
+    \b
+    Examples:
+      seedc evidence flush --environment homolog --dsn "$SEEDC_DSN"
+      seedc evidence flush --environment dev --evidence file://.seedc/evidence --json
+    """
+    from seedc.cli import _dsn
+    from seedc.errors import RuntimeFailure
+    from seedc.runtime.db import connect
+    from seedc.runtime.evidence.flush import flush_unsent
+
+    sink = _sink(evidence_uri, environment, env_file)
+    sink.store.check_writable()
+    sink.signer.check()
+    with connect(_dsn(dsn), autocommit=True, application="seedc-flush") as conn:
+        results = flush_unsent(sink.store, sink.signer, conn, environment, folder)
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in results], indent=2, sort_keys=True))
+    else:
+        for r in results:
+            click.echo(f"{r.name}: {r.status}" + (f" ({r.uri})" if r.uri else "")
+                       + (f": {r.message}" if r.message else ""))
+        if not results:
+            click.echo(f"nothing waiting in {folder}")
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise RuntimeFailure(f"{len(failed)} report(s) could not be sent; they stay in "
+                             f"{folder}", details=[f"{r.name}: {r.message}" for r in failed])
+
+
+def verify_chain(environment: str, evidence_uri: str | None, dsn: str | None,
+                 env_file: Path, as_json: bool) -> None:
+    """`seedc evidence verify --chain`: walk the environment's chain; exit 1 at the first
+    broken link (DriftFound), naming it."""
+    import psycopg
+
+    from seedc.errors import DriftFound
+    from seedc.runtime.evidence.chain import walk_chain
+
+    sink = _sink(evidence_uri, environment, env_file)
+    head = None
+    if dsn:
+        from seedc.cli import _checked_dsn
+
+        with psycopg.connect(_checked_dsn(dsn), autocommit=True) as conn:
+            row = conn.execute("SELECT head_sha256 FROM seedc.evidence_chain WHERE "
+                               "environment = %s", (environment,)).fetchone()
+            head = str(row[0]) if row else None
+    walk = walk_chain(sink.store.entries(), sink.signer, head)
+    if as_json:
+        click.echo(json.dumps({"environment": environment, **walk.as_json()}, indent=2,
+                              sort_keys=True))
+    if walk.broken_at is not None:
+        raise DriftFound(f"the evidence chain of {environment!r} is broken at "
+                         f"{walk.broken_at} (after {walk.links} intact link(s))",
+                         details=walk.problems)
+    if not as_json:
+        click.echo(f"{environment}: evidence chain intact ({walk.links} link(s))")
