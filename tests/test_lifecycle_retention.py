@@ -98,3 +98,18 @@ def test_checkpoints_within_30_days_still_resume(target: Target,
     target.apply(plan)
     _age(target, plan, 29)
     assert target.apply(plan).status == "noop"
+
+
+def test_reset_forgets_the_dataset_so_no_ttl_purge_follows(target: Target,
+                                                           tmp_path: Path) -> None:
+    plan = compile_variant(tmp_path, LOAD_EDITS)
+    target.apply(plan)
+    assert target.scalar("SELECT mode FROM seedc.datasets WHERE tenant_id = %s",
+                         (plan["tenant_id"],)) == "load"
+    result = target.cli_inprocess("reset", str(target.plan_file(plan)), "--dsn",
+                                  target.apply_dsn, "--yes")
+    assert result.code == 0, result.text
+    assert target.checkpoints(plan) == []
+    assert target.scalar("SELECT count(*) FROM seedc.datasets") == 0
+    far = _now(target).replace(year=_now(target).year + 1)
+    assert purge_expired(target.apply_dsn, "dev", PurgeOptions(now=far)).datasets == []

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from seedc.errors import InvalidInput
 
-__all__ = ["parse_ttl", "purge_plan", "purge_spec", "record_dataset"]
+__all__ = ["forget_dataset", "parse_ttl", "purge_plan", "purge_spec", "record_dataset"]
 
 _TTL = re.compile(r"([0-9]+)([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -74,6 +74,12 @@ def record_dataset(conn: psycopg.Connection, plan: dict[str, Any], run_id: str) 
     from psycopg.types.json import Jsonb
 
     conn.execute(_RECORD, {"ttl": ttl, "spec": Jsonb(purge_spec(plan)), "run_id": run_id})
+
+
+def forget_dataset(conn: psycopg.Connection, plan: dict[str, Any]) -> None:
+    """The tenant's dataset is gone (reset): nothing is left for a TTL purge to delete."""
+    conn.execute("DELETE FROM seedc.datasets WHERE tenant_id = %s AND environment = %s",
+                 (plan["tenant_id"], plan["environment"]))
 
 
 def _identifier(name: str, what: str) -> str:

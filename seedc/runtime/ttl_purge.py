@@ -196,10 +196,12 @@ def _purge_one(dsn: str, control: psycopg.Connection, work: psycopg.Connection,
                     work.execute("DELETE FROM seedc.datasets WHERE tenant_id = %s AND "
                                  "environment = %s AND run_id = %s",
                                  (outcome.tenant_id, env, outcome.dataset_run_id))
-        rows = sum(outcome.deleted.values())
+        rows = sum(v for k, v in outcome.deleted.items() if k != "seedc.checkpoints")
+        checkpoints = outcome.deleted.get("seedc.checkpoints", 0)
         outcome.status = "would-purge" if options.dry_run else "purged"
         outcome.message = (f"TTL {spec.get('ttl')} elapsed at {outcome.expires_at:%Y-%m-%dT%H:%MZ}"
-                           f": {'would delete' if options.dry_run else 'deleted'} {rows} rows")
+                           f": {'would delete' if options.dry_run else 'deleted'} {rows} rows"
+                           + ("" if options.dry_run else f" and {checkpoints} checkpoints"))
         _audit(control, outcome.run_id, outcome.tenant, env, "purge.ttl", rule=TTL_RULE,
                detail={**base, "deleted": outcome.deleted})
         if sink is not None:
