@@ -203,11 +203,15 @@ def test_db_install_is_idempotent_and_grants_no_more_than_needed(
     target = Target(pg_db, apply_role_dsn, tmp_path, write_dev_key(tmp_path / ".env.local"))
     first = target.cli("db", "install", "--dsn", pg_db, "--apply-role", role)
     assert first.code == 0, first.text
-    assert first.out.strip() == f"control schema: applied migration(s) 1, 2, 3, 4; granted {role}"
+    from seedc.runtime.install import _control_migrations
+
+    versions = [v for v, _ in _control_migrations()]  # every shipped migration, in order
+    applied = ", ".join(str(v) for v in versions)
+    assert first.out.strip() == f"control schema: applied migration(s) {applied}; granted {role}"
     second = target.cli("db", "install", "--dsn", pg_db, "--apply-role", role)
     assert second.code == 0, second.text
     assert second.out.strip() == f"control schema: up to date; granted {role}"
-    assert target.scalar("SELECT count(*) FROM seedc.schema_version") == 4  # 0001-0004
+    assert target.scalar("SELECT count(*) FROM seedc.schema_version") == len(versions)
 
     with psycopg.connect(pg_db, autocommit=True) as conn:
         privileges = _privileges(conn, role)
