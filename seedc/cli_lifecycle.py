@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import click
 
 from seedc.errors import InvalidInput
-from seedc.runtime.evidence.store import WORM_REQUIRED
 
 if TYPE_CHECKING:
     from seedc.runtime.apply import EvidenceSink as EvidenceSinkT
@@ -26,6 +25,8 @@ __all__ = ["evidence_flush_cmd", "purge_cmd", "verify_chain", "verify_cmd"]
 
 def _reference_now(value: str | None, environment: str) -> datetime | None:
     """The hidden `--now` (tests' reference clock): ISO 8601 UTC; refused in homolog/prod."""
+    from seedc.runtime.evidence.store import WORM_REQUIRED
+
     if value is None:
         return None
     if environment in WORM_REQUIRED:

@@ -283,3 +283,24 @@ def test_verify_chain_finds_the_newest_link_deleted_through_the_index_head(
     result = _verify_chain(target, folder)
     assert result.code == 1, result.text
     assert json.loads(result.out)["broken_at"] == "<head>"
+
+
+def test_a_chain_head_that_cannot_be_taken_keeps_the_report_unsent(
+        target: Target, tmp_path: Path) -> None:
+    target.execute("DROP TABLE seedc.evidence_chain")  # a control schema gone wrong
+    signer = LocalDevSigner.from_env_file(target.env_file, create=True)
+    folder, unsent = tmp_path / "store", tmp_path / "unsent"
+    run = {"run_id": str(uuid.uuid4()), "plan_hash": "sha256:" + "0" * 64, "tenant": "acme",
+           "environment": "dev", "mode": "baseline", "dry_run": False, "status": "succeeded",
+           "rows_written": 0, "seconds": 0, "checks": [], "batches": []}
+    with psycopg.connect(target.apply_dsn, autocommit=True) as conn, \
+            pytest.raises(RuntimeFailure) as info:
+        publish_evidence(run, {"batches": []}, store=LocalFolderStore(folder), signer=signer,
+                         conn=conn, seedc_version=__version__, key_version=1,
+                         fallback_dir=unsent)
+    assert "chain head of 'dev' could not be taken" in info.value.render()
+    assert [p.name for p in folder.glob("*.json")] == []
+    [kept] = unsent.glob("*.json")
+    assert json.loads(kept.read_bytes())["report"]["run_id"] == run["run_id"]
+    assert target.scalar("SELECT status FROM seedc.evidence WHERE run_id = %s",
+                         (run["run_id"],)) == "upload_failed"

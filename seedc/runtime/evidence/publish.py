@@ -61,32 +61,28 @@ def publish_evidence(
     ids = (str(r["run_id"]), str(r["tenant"]), str(r["environment"]))
     pending: tuple[bytes, str, str, SeedcError] | None = None  # kept after the lock is gone
     stored: StoredEvidence | None = None
-    data: bytes | None = None
-    name = ""
-    envelope: dict[str, Any] = {}
+    signed: _Signed | None = None
+
+    def build(previous: str | None) -> _Signed:
+        report = build_report(r, plan, trace_id=trace_id, span_id=span_id,
+                              seedc_version=seedc_version, key_version=key_version,
+                              measured=measured or {}, previous_sha256=previous)
+        return _sign(report, signer)
+
     try:
         with chain_head(conn, ids[2], store) as head:
-            report = build_report(r, plan, trace_id=trace_id, span_id=span_id,
-                                  seedc_version=seedc_version, key_version=key_version,
-                                  measured=measured or {}, previous_sha256=head.previous)
-            name = evidence_name(report)
-            try:
-                envelope = sign_report(report, signer)
-            except SeedcError as exc:
-                digest = sha256_hex(canonical_bytes(report))
-                unsigned = {"report": report, "sha256": digest, "signature": None}
-                pending = (canonical_bytes(unsigned), name, "sign_failed", exc)
+            signed = build(head.previous)
+            if signed.failure is not None:
+                pending = (signed.data, signed.name, "sign_failed", signed.failure)
+            elif head.failure is not None:
+                pending = (signed.data, signed.name, "upload_failed", head.failure)
             else:
-                data = envelope_bytes(envelope)
-                if head.failure is not None:
-                    pending = (data, name, "upload_failed", head.failure)
+                try:
+                    stored = store.put(signed.name, signed.data)
+                except SeedcError as exc:
+                    pending = (signed.data, signed.name, "upload_failed", exc)
                 else:
-                    try:
-                        stored = store.put(name, data)
-                    except SeedcError as exc:
-                        pending = (data, name, "upload_failed", exc)
-                    else:
-                        head.advance(stored.sha256, name, ids[0])
+                    head.advance(stored.sha256, signed.name, ids[0])
     except psycopg.Error as exc:
         failure = RuntimeFailure(f"the evidence chain head of {ids[2]!r} could not be taken "
                                  f"or advanced: {exc}", rule=CHAIN_RULE)
@@ -94,9 +90,10 @@ def publish_evidence(
             failure.message = (f"evidence is stored at {stored.uri} but {failure.message}; "
                                "the next publication may not chain to it")
             raise failure from None
-        if data is None:
-            raise failure from None
-        pending = (data, name, "upload_failed", failure)
+        if signed is None:  # no head at all: keep an unchained report, never lose it
+            signed = build(None)
+        pending = (signed.data, signed.name,
+                   "sign_failed" if signed.failure else "upload_failed", failure)
     if pending is not None:
         _keep(pending[0], pending[1], fallback_dir, conn, ids, pending[2], pending[3])
     assert stored is not None
@@ -107,7 +104,29 @@ def publish_evidence(
             raise RuntimeFailure(
                 f"evidence is stored at {stored.uri} (version {stored.version_id}) but could "
                 f"not be indexed: {exc}", rule=_RULE) from None
-    return Published(envelope, stored, name)
+    assert signed is not None
+    return Published(signed.envelope, stored, signed.name)
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """A report ready to store: its envelope's bytes, or the unsigned form when signing failed."""
+
+    envelope: dict[str, Any]
+    data: bytes
+    name: str
+    failure: SeedcError | None
+
+
+def _sign(report: dict[str, Any], signer: Signer) -> _Signed:
+    name = evidence_name(report)
+    try:
+        envelope = sign_report(report, signer)
+    except SeedcError as exc:
+        digest = sha256_hex(canonical_bytes(report))
+        unsigned = {"report": report, "sha256": digest, "signature": None}
+        return _Signed(unsigned, canonical_bytes(unsigned), name, exc)
+    return _Signed(envelope, envelope_bytes(envelope), name, None)
 
 
 def _keep(data: bytes, name: str, folder: Path, conn: psycopg.Connection | None,
