@@ -304,3 +304,32 @@ def test_a_chain_head_that_cannot_be_taken_keeps_the_report_unsent(
     assert json.loads(kept.read_bytes())["report"]["run_id"] == run["run_id"]
     assert target.scalar("SELECT status FROM seedc.evidence WHERE run_id = %s",
                          (run["run_id"],)) == "upload_failed"
+
+
+def test_two_concurrent_applies_publishing_to_s3_chain_one_after_the_other(
+        target: Target, plan: dict[str, Any], moto_s3: MotoServer) -> None:
+    """Two `seedc apply` processes at once (two tenants), one S3 store: one chain."""
+    from seedc.compiler.pipeline import compile_manifest
+    from tests.manifests import REPO
+    from tests.runtime_support import start_cli
+
+    globex = compile_manifest(REPO / "manifests" / "dev" / "globex.yaml")
+    moto_s3.s3_client().create_bucket(Bucket="evidence", ObjectLockEnabledForBucket=True)
+    signer = LocalDevSigner.from_env_file(target.env_file, create=True)
+    env: dict[str, str | None] = {
+        "SEEDC_EVIDENCE_URI": "s3://evidence/dev", "AWS_ENDPOINT_URL": moto_s3.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1", "SEEDC_LOG_LEVEL": "ERROR"}
+    paths = [str(target.plan_file(p, f"{p['tenant']}.plan.json")) for p in (plan, globex)]
+    with start_cli(["apply", paths[0], "--dsn", target.apply_dsn], target.tmp, env) as a, \
+            start_cli(["apply", paths[1], "--dsn", target.apply_dsn], target.tmp, env) as b:
+        results = [a.finish(), b.finish()]
+    assert [r.code for r in results] == [0, 0], [r.text for r in results]
+    store = S3WormStore("evidence", "dev", environment="dev", client=moto_s3.s3_client())
+    entries = list(store.entries())
+    head = target.scalar("SELECT head_sha256 FROM seedc.evidence_chain WHERE environment = 'dev'")
+    walk = walk_chain(entries, signer, head)
+    assert walk.broken_at is None, walk.problems
+    assert walk.links == 2
+    assert json.loads(entries[0][1])["report"]["previous_sha256"] is None
+    assert {json.loads(d)["report"]["tenant"] for _, d in entries} == {"acme", "globex"}

@@ -225,3 +225,11 @@ def test_cli_purge_needs_expired_and_refuses_the_test_clock_in_prod(target: Targ
                                 "--environment", "prod", "--now", "2030-01-01T00:00:00Z")
     assert prod.code == 2
     assert "test clock" in prod.text
+
+
+def test_an_old_control_schema_is_refused_with_the_fix(target: Target) -> None:
+    target.execute("DROP TABLE seedc.datasets")
+    result = target.cli_inprocess("purge", "--expired", "--dsn", target.apply_dsn,
+                                  "--environment", "dev")
+    assert result.code == 3, result.text
+    assert "run `seedc db install" in result.err

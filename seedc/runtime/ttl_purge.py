@@ -113,6 +113,7 @@ def purge_expired(dsn: str, environment: str, options: PurgeOptions | None = Non
     options = options or PurgeOptions()
     with connect(dsn, autocommit=True, application="seedc-purge") as control, \
             connect(dsn, autocommit=False, application="seedc-purge") as work:
+        _require_schema(control)
         now = options.now or _db_now(control)
         summary = PurgeSummary(environment, now, options.dry_run)
         for row in control.execute(_EXPIRED, {"env": environment, "now": now}).fetchall():
@@ -128,6 +129,14 @@ def purge_expired(dsn: str, environment: str, options: PurgeOptions | None = Non
                    "checkpoints are kept at most 30 days; no resume past that (session 17)",
                    {"dry_run": options.dry_run, "removed": count})
     return summary
+
+
+def _require_schema(conn: psycopg.Connection) -> None:
+    row = conn.execute("SELECT to_regclass('seedc.datasets') IS NOT NULL").fetchone()
+    if not (row and row[0]):
+        raise GuardRefused("seedc's control schema has no seedc.datasets (control migration 7):"
+                           " run `seedc db install --dsn ADMIN_DSN --apply-role ROLE` first",
+                           rule="control schema installed by an admin (DESIGN: the runtime)")
 
 
 def _db_now(conn: psycopg.Connection) -> datetime:
