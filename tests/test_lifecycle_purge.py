@@ -233,3 +233,14 @@ def test_an_old_control_schema_is_refused_with_the_fix(target: Target) -> None:
                                   "--environment", "dev")
     assert result.code == 3, result.text
     assert "run `seedc db install" in result.err
+
+
+def test_a_bad_evidence_uri_is_invalid_input_and_deletes_nothing(
+        target: Target, load_plan: dict[str, Any], baseline_plan: dict[str, Any]) -> None:
+    finished = _seeded(target, load_plan, baseline_plan)
+    result = target.cli_inprocess("purge", "--expired", "--dsn", target.apply_dsn,
+                                  "--environment", "dev", "--json", "--evidence", "ftp://x",
+                                  "--now", (finished + 2 * HOUR).isoformat())
+    assert result.code == 2, result.text
+    assert "expected s3://bucket/prefix or file://path" in result.err
+    assert target.counts(load_plan) == planned_counts(load_plan)

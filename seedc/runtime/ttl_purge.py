@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from seedc.errors import ExitCode, GuardRefused, RuntimeFailure, SeedcError
+from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
 from seedc.runtime.apply import EvidenceSink, evidence_factory
 from seedc.runtime.datasets import purge_plan
 from seedc.runtime.db import connect, set_tenant
@@ -93,7 +93,7 @@ class PurgeSummary:
 
     @property
     def exit_code(self) -> int:
-        """The worst outcome: 4 over 3 over 0 (the cron job's status says it)."""
+        """The worst outcome: 4 over 3 over 2 over 0 (the cron job's status says it)."""
         return max([0, *(o.exit_code for o in self.datasets)])
 
     def as_json(self) -> dict[str, Any]:
@@ -234,10 +234,9 @@ def _still_current(control: psycopg.Connection, outcome: PurgeOutcome, env: str)
 
 def _refused(control: psycopg.Connection, outcome: PurgeOutcome, env: str,
              base: dict[str, Any], exc: SeedcError) -> None:
-    """Record a refusal (exit 3) or failure (exit 4) in the outcome and the audit trail."""
+    """Record a refusal (exit 3) or failure (exit 2 or 4) in the outcome and the audit trail."""
     outcome.status = "refused" if isinstance(exc, GuardRefused) else "failed"
-    outcome.exit_code = int(exc.exit_code if isinstance(exc, GuardRefused | RuntimeFailure)
-                            else ExitCode.RUNTIME_FAILURE)
+    outcome.exit_code = int(exc.exit_code)  # 2 bad input (e.g. the evidence URI), 3, 4
     outcome.message = redact_text(exc.render())
     try:
         _audit(control, outcome.run_id, outcome.tenant, env, f"purge.{outcome.status}",
