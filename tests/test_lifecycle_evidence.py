@@ -333,3 +333,33 @@ def test_two_concurrent_applies_publishing_to_s3_chain_one_after_the_other(
     assert walk.links == 2
     assert json.loads(entries[0][1])["report"]["previous_sha256"] is None
     assert {json.loads(d)["report"]["tenant"] for _, d in entries} == {"acme", "globex"}
+
+
+def test_flush_refuses_an_unusable_store_and_keeps_the_report(
+        target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(target.tmp)
+    monkeypatch.delenv("SEEDC_EVIDENCE_URI", raising=False)
+    signer = LocalDevSigner.from_env_file(target.env_file, create=True)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    unsent = target.tmp / ".seedc" / "evidence-unsent"
+    run = {"run_id": str(uuid.uuid4()), "plan_hash": "sha256:" + "0" * 64, "tenant": "acme",
+           "environment": "dev", "mode": "baseline", "dry_run": False, "status": "succeeded",
+           "rows_written": 0, "seconds": 0, "checks": [], "batches": []}
+    with psycopg.connect(target.apply_dsn, autocommit=True) as conn, \
+            pytest.raises(RuntimeFailure):
+        publish_evidence(run, {"batches": []}, store=LocalFolderStore(blocker), signer=signer,
+                         conn=conn, seedc_version=__version__, key_version=1,
+                         fallback_dir=unsent)
+    [kept] = unsent.glob("*.json")
+    base = ["evidence", "flush", "--environment", "dev", "--dsn", target.apply_dsn,
+            "--env-file", str(target.env_file)]
+    refused = target.cli_inprocess(*base, "--evidence", f"file://{blocker}")
+    assert refused.code == 3, refused.text
+    assert "is a file, expected a folder" in refused.err
+    unconfigured = target.cli_inprocess(*base)
+    assert unconfigured.code == 2, unconfigured.text
+    assert "no evidence store configured" in unconfigured.err
+    assert kept.exists()
+    assert target.scalar("SELECT status FROM seedc.evidence WHERE run_id = %s",
+                         (run["run_id"],)) == "upload_failed"
