@@ -244,3 +244,16 @@ def test_a_bad_evidence_uri_is_invalid_input_and_deletes_nothing(
     assert result.code == 2, result.text
     assert "expected s3://bucket/prefix or file://path" in result.err
     assert target.counts(load_plan) == planned_counts(load_plan)
+
+
+def test_a_baseline_is_never_purged_even_with_a_ttl(target: Target, tmp_path: Path) -> None:
+    """Session 5: TTL purge is for load/DR datasets; a baseline `ttl` is not acted on."""
+    plan = compile_variant(tmp_path, [('ttl: {load: "7d"', 'ttl: {baseline: "1h", load: "7d"')])
+    assert (plan["mode"], plan["guards"]["ttl"]) == ("baseline", "1h")
+    report = target.apply(plan)
+    finished = target.scalar("SELECT finished_at FROM seedc.runs WHERE run_id = %s",
+                             (report.run_id,))
+    target.execute("UPDATE seedc.datasets SET ttl = interval '1 hour'")  # even if recorded
+    summary = _purge(target, finished + 365 * 24 * HOUR)
+    assert summary.datasets == []
+    assert target.counts(plan) == planned_counts(plan)
