@@ -265,9 +265,27 @@ def expressions_page() -> str:
         low, high, kwargs, doc = registry[name]
         out.append(f"| `{name}` | {_arity(low, high, kwargs)} | "
                    f"{_cell(_generator_doc(name, doc))} |\n")
+    out.append(_stability_section())
     out.append("\n## Grammar\n\nThe grammar as shipped in the package "
                "(`seedc/grammar/expression.lark`):\n\n```text\n")
     out.append(grammar.rstrip() + "\n```\n")
+    return "".join(out)
+
+
+def _stability_section() -> str:
+    """Which generators depend on another entity's size, and what a count change moves."""
+    from seedc.program.stability import PARENT_ASSIGNMENT, SIZE_DEPENDENT
+
+    out = ["\n## Growth stability\n\n",
+           "A value never depends on batch boundaries: changing `batch_size` changes no row. "
+           "Changing one entity's count changes only the rows it adds or removes, their "
+           "expansions, and the fewest references to it (issue 12). The generators not listed "
+           "here read nothing but their own row and arguments.\n\n",
+           "| generator | what a count change does |\n|---|---|\n"]
+    out += [f"| `{name}` | {_cell(text)} |\n" for name, text in SIZE_DEPENDENT.items()]
+    out.append("\nHow a counted child picks its parent (`pick` in the model):\n\n"
+               "| pick | what a count change does |\n|---|---|\n")
+    out += [f"| `{name}` | {_cell(text)} |\n" for name, text in PARENT_ASSIGNMENT.items()]
     return "".join(out)
 
 

@@ -212,7 +212,9 @@ def show_cmd(plan_path: Path) -> None:
 def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
              as_json: bool) -> None:
     """OLD NEW: what a manifest change does. PLAN [--dsn]: drift against the database (as
-    for apply: --dsn, libpq variables, else the embedded demo database). Exit 1 on differences.
+    for apply: --dsn, libpq variables, else the embedded demo database); when the tenant holds
+    an earlier plan, what applying PLAN would insert, update and delete, and apart from that
+    the drift. Exit 1 on differences.
 
     \b
     Examples:
@@ -240,10 +242,21 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
     from seedc.runtime.drift import diff_database
     from seedc.runtime.drift_render import render_drift_json, render_drift_lines
     from seedc.runtime.keys import key_provider_for
+    from seedc.runtime.pending import pending_change, render_pending_json, render_pending_lines
 
     plan = read_plan(old)
     with connect(_dsn(dsn)) as conn:
-        report = diff_database(conn, plan, key_provider_for(env_file))
+        keys = key_provider_for(env_file)
+        change = pending_change(conn, plan, keys)  # the tenant holds an earlier stored plan
+        if change is None:
+            report = diff_database(conn, plan, keys)
+    if change is not None:
+        if as_json:
+            click.echo(render_pending_json(change))
+        else:
+            echo_lines(render_pending_lines(change))
+        sys.exit(int(ExitCode.DIFFERENCES if change.pending or change.drifted
+                     else ExitCode.OK))
     if as_json:
         click.echo(render_drift_json(report))
     else:
@@ -705,6 +718,46 @@ def runs_show_cmd(ctx: click.Context, run_id: str, as_json: bool) -> None:
         click.echo(json.dumps(out, indent=2, default=str, sort_keys=True))
         return
     click.echo(render_show(run, trail, role))
+
+
+@runs_group.command("plan")
+@click.argument("run_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write the plan here instead of standard output.")
+@click.pass_context
+def runs_plan_cmd(ctx: click.Context, run_id: str, output: Path | None) -> None:
+    """The exact plan a run applied, from the database (no repository needed).
+
+    Every applied plan is kept in seedc.plans, compressed and keyed by its hash; what is
+    printed is verified (format, hash) like any plan file, so it can be diffed, applied or
+    archived as it is. Exit 2 when the run is unknown or its plan was not stored.
+
+    \b
+    Examples:
+      seedc runs plan 1a2b3c4d -o applied.plan.json
+      seedc runs plan 1a2b3c4d | seedc diff /dev/stdin plans/dev/acme.plan.json
+    """
+    from seedc.plan.canonical import pretty_bytes
+    from seedc.program.evaluate import tenant_uuid
+    from seedc.runtime.db import connect, set_tenant
+    from seedc.runtime.plan_store import load_plan
+    from seedc.runtime.runs_view import find_run
+
+    with connect(_runs_dsn(ctx.obj.get("dsn")), autocommit=True) as conn:
+        run = find_run(conn, run_id)
+        tenant_id = tenant_uuid(run["environment"], run["tenant"])
+        set_tenant(conn, tenant_id, local=False)  # seedc.plans is under RLS, like checkpoints
+        plan = load_plan(conn, tenant_id, run["environment"], str(run["plan_hash"]))
+    if plan is None:
+        raise InvalidInput(f"run {run['run_id']}: its plan {run['plan_hash']} is not stored in "
+                           "this database (applied before plans were stored)",
+                           rule="runs.run-id")
+    data = pretty_bytes(plan)
+    if output is None:
+        click.echo(data.decode("utf-8"), nl=False)
+    else:
+        output.write_bytes(data)
+        click.echo(f"wrote {output} ({plan['plan_hash']})")
 
 
 @cli.group("finance")

@@ -92,7 +92,8 @@ def test_expression_reference_lists_exactly_the_registered_generators(
     from seedc.program.functions import SIGNATURES
 
     page = pages["reference/expressions.md"]
-    rows = dict(re.findall(r"^\| `([a-z_0-9]+)` \| ([^|]*) \|", page, flags=re.MULTILINE))
+    table = page.split("## Generators", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `([a-z_0-9]+)` \| ([^|]*) \|", table, flags=re.MULTILINE))
     assert set(rows) == set(SIGNATURES)
     assert f"{len(SIGNATURES)} generators are registered" in page
     for keyword in SIGNATURES["loan_quote"][2]:
@@ -202,3 +203,12 @@ def test_site_builds_strict_from_a_clean_copy(tmp_path: Path) -> None:
         assert (tmp_path / "site" / page / "index.html").is_file(), page
     assert not (tmp_path / "site" / "gen_reference.py").exists()
     assert not (tmp_path / "site" / "rules.toml").exists()
+
+
+def test_expression_reference_lists_growth_stability(pages: dict[str, str]) -> None:
+    from seedc.program.stability import PARENT_ASSIGNMENT, SIZE_DEPENDENT
+
+    section = pages["reference/expressions.md"].split("## Growth stability", 1)[1]
+    for name in [*SIZE_DEPENDENT, *PARENT_ASSIGNMENT]:
+        assert f"| `{name}` |" in section
+    assert "changing `batch_size` changes no row" in section

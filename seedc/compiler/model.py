@@ -203,7 +203,7 @@ def _parse_entity(
         columns=tuple(columns),
         count=raw.get("count"),
         parent=raw.get("parent"),
-        pick=raw.get("pick", "round_robin" if raw.get("parent") and not expand else None),
+        pick=raw.get("pick", "consistent" if raw.get("parent") and not expand else None),
         expand_count=expand_count,
         expand_max=int(expand["max"]) if expand else 0,
         states=tuple(states["values"]) if states else (),

@@ -21,7 +21,7 @@ __all__ = ["FORMAT_VERSION", "GENERATOR_VERSION", "MAX_PLAN_BYTES", "read_plan",
 MAX_PLAN_BYTES = 64 << 20  # committed plans are ~250 KB; the 1.24M-row load plan ~200 KB
 
 FORMAT_VERSION = "seedc.plan/1"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 _TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "format": (str, "a string"), "compiler": (dict, "an object"),
     "generators": (dict, "an object"), "sources": (dict, "an object"),

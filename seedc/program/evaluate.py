@@ -23,7 +23,7 @@ import numpy as np
 from seedc.program import checked
 from seedc.program.operators import binary, choose, logical_not, negate
 from seedc.program.registry import FUNCTIONS
-from seedc.program.rng import mix64, stream_seed, uniform_below, uuid5_many
+from seedc.program.rng import jump_bucket, mix64, stream_seed, uuid5_many
 from seedc.program.values import ProgramError, Vec, broadcast, record_field
 
 __all__ = [
@@ -55,7 +55,7 @@ class EntityProgram:
     columns: tuple[tuple[str, str, bool, Any], ...]  # (name, sql type, nullable, expression)
     count: int | None = None
     parent: str | None = None
-    pick: str | None = None  # how a counted child picks its parent: round_robin | hash
+    pick: str | None = None  # how a counted child picks its parent: consistent | round_robin
     expand_count: Any = None  # expression evaluated on the parent: rows per parent
     expand_max: int = 0
     states: tuple[tuple[str, int], ...] = ()  # (state, weight in basis points)
@@ -243,7 +243,7 @@ class BatchContext:
         return [b"%d/%d" % (k >> EXPAND_SHIFT, k & mask) for k in keys]
 
     def parent_keys(self) -> np.ndarray:
-        """Keys of each row's parent: by expansion, round robin or hash pick."""
+        """Keys of each row's parent: by expansion, consistent hash or round robin."""
         ent = self.entity
         if ent.parent is None:
             raise ProgramError(f"{ent.name} has no parent")
@@ -252,10 +252,11 @@ class BatchContext:
         parent_count = self.program.entity(ent.parent).count or 0
         if parent_count <= 0:
             raise ProgramError(f"{ent.name}: parent {ent.parent} has no rows")
-        if ent.pick == "hash":
-            bits = mix64(self.program.seed(ent.name, "_parent", "pick"), self.keys)
-            return uniform_below(bits, parent_count).astype(np.uint64)
-        return (self.keys % np.uint64(parent_count)).astype(np.uint64)
+        if ent.pick == "round_robin":  # balanced, but moves most references on growth
+            return (self.keys % np.uint64(parent_count)).astype(np.uint64)
+        # consistent (default; `hash` is its old name): growth moves the fewest references
+        bits = mix64(self.program.seed(ent.name, "_parent", "pick"), self.keys)
+        return jump_bucket(bits, parent_count).astype(np.uint64)
 
     def index_in_parent(self) -> np.ndarray:
         if self.entity.expand_count is None:

@@ -27,6 +27,7 @@ from seedc.rules import rule_name
 from seedc.runtime.abandoned import mark_abandoned
 from seedc.runtime.datasets import record_dataset
 from seedc.runtime.db import connect, set_tenant
+from seedc.runtime.incremental import change_base
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.lease import (
     Heartbeat,
@@ -38,6 +39,7 @@ from seedc.runtime.lease import (
     tenant_lease,
 )
 from seedc.runtime.payload import Payload
+from seedc.runtime.plan_store import store_plan
 from seedc.runtime.prefetch import payloads
 from seedc.runtime.preflight import PRIMARY_RULE, CheckResult, check_primary, run_preflight
 from seedc.runtime.purge import purge_tenant
@@ -117,6 +119,7 @@ class RunReport:
     key_source: str = ""
     key_version: int | None = None
     evidence: EvidenceSink | None = None  # set when the store passed its preflight check
+    change: dict[str, Any] | None = None  # an incremental run: OLD and NEW hashes, delta counts
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -124,7 +127,7 @@ class RunReport:
             "environment": self.environment, "mode": self.mode, "dry_run": self.dry_run,
             "status": self.status, "message": self.message,
             "rows_written": self.rows_written, "seconds": round(self.seconds, 3),
-            "key_source": self.key_source,
+            "key_source": self.key_source, "change": self.change,
             "checks": [{"name": c.name, "ok": c.ok, "rule": c.rule, "detail": c.detail}
                        for c in self.checks],
             "batches": [{"id": b.id, "entity": b.entity, "rows": b.rows, "status": b.status,
@@ -249,32 +252,40 @@ def _db_reason(exc: psycopg.Error) -> str:
 def _write_with_retries(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str, Any],
                         payload: Payload, run_id: str, dry_run: bool, proof: LeaseProof | None,
                         item: BatchReport) -> None:
+    """One batch, retried on serialization failures and lock timeouts (`with_retries`)."""
+    with_retries(conn, plan, "batch " + batch["id"], batch["table"], item,
+                 lambda: _write_batch(conn, plan, batch, payload, run_id, dry_run, proof))
+
+
+def with_retries(conn: psycopg.Connection, plan: dict[str, Any], label: str, table: str,
+                 item: BatchReport, write: Callable[[], None]) -> None:
     """Retry serialization failures and lock timeouts with backoff and jitter, bounded; each
-    retry is logged (`batch.retry`) and counted in `item.retries` (session 19)."""
+    retry is logged (`batch.retry`) and counted in `item.retries` (session 19). `write` runs
+    one whole transaction; any other database error is one RuntimeFailure naming `label`."""
     limit = plan["guards"]["rate_limit"]["backoff"]["max_retries"]
     log = get_logger("seedc.apply")
     for attempt in range(limit + 1):
         try:
-            _write_batch(conn, plan, batch, payload, run_id, dry_run, proof)
+            write()
             return
         except RETRYABLE as exc:
             if conn.broken:
-                raise _connection_lost("batch " + batch["id"], exc) from None
+                raise _connection_lost(label, exc) from None
             if attempt == limit:
                 raise RuntimeFailure(
-                    f"batch {batch['id']}: still failing after {limit} retries: "
-                    f"{_db_reason(exc)} ({batch['table']}); {RESUME}",
+                    f"{label}: still failing after {limit} retries: "
+                    f"{_db_reason(exc)} ({table}); {RESUME}",
                     rule="bounded retries (session 19)") from None
             wait = _backoff(plan, attempt)
             item.retries = attempt + 1
-            log.warning("batch.retry", batch=batch["id"], attempt=attempt + 1,
+            log.warning("batch.retry", batch=item.id, attempt=attempt + 1,
                         wait_ms=int(wait * 1000), sqlstate=exc.sqlstate)
             time.sleep(wait)
         except psycopg.Error as exc:
             if conn.broken:
-                raise _connection_lost("batch " + batch["id"], exc) from None
+                raise _connection_lost(label, exc) from None
             raise RuntimeFailure(
-                f"batch {batch['id']} ({batch['table']}) failed and was rolled back: "
+                f"{label} ({table}) failed and was rolled back: "
                 f"{_db_reason(exc)}; {RESUME}",
                 rule="each batch commits with its checkpoint or not at all; re-apply resumes "
                      "(session 4)") from None
@@ -657,6 +668,12 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                          settings, heartbeat=heartbeat, tenant=plan["tenant"]):
         _clear_stale_maintenance(control, plan, report.run_id, audit)
         checkpoints = load_checkpoints(control, plan["tenant_id"], plan["environment"])
+        with _step("change check", control):
+            old = change_base(control, plan, checkpoints)
+        if old is not None:  # the tenant holds an earlier plan: write only the delta (issue 12)
+            _change(plan, old, checkpoints, options, report, work, control, audit, heartbeat,
+                    key.key)
+            return
         divergent = check_checkpoints(plan, checkpoints)
         refuse_stale_resume(control, plan, checkpoints, divergent)  # session 17 (issue 14)
         resuming = bool(checkpoints) and not divergent
@@ -683,6 +700,9 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                     set_tenant(work, plan["tenant_id"], local=True)
                     refuse_drift(compare(expected_digests(plan, checkpoints),
                                          database_digests(work, plan)))
+            with _step("plan store", work), work.transaction():
+                set_tenant(work, plan["tenant_id"], local=True)
+                store_plan(work, plan, report.run_id)  # the database knows its plan (issue 12)
             done = [b for b in plan["batches"] if b["id"] in checkpoints]
             if len(done) == len(plan["batches"]):
                 report.status = "noop"
@@ -697,6 +717,62 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
         report.status = "succeeded"
         report.message = (f"dry run: would write {report.rows_written} rows (rolled back)"
                           if options.dry_run else f"wrote {report.rows_written} rows")
+
+
+def _change(plan: dict[str, Any], old: dict[str, Any], checkpoints: dict[str, Any],
+            options: ApplyOptions, report: RunReport, work: psycopg.Connection,
+            control: psycopg.Connection, audit: _Audit, heartbeat: Heartbeat, key: bytes) -> None:
+    """The incremental path: the delta from OLD to this plan, under this run's guards."""
+    from seedc.runtime.delta import DeltaStep
+    from seedc.runtime.incremental import ChangeContext, apply_change
+
+    log = get_logger("seedc.apply")
+    max_seconds = plan["guards"]["budget"]["max_seconds"]
+    work_started = options.clock()
+
+    def write_step(step: DeltaStep, write: Callable[[], None]) -> None:
+        _stop_check(heartbeat)
+        t0 = time.monotonic()
+        item = BatchReport(step.id, step.entity, step.rows,
+                           "would-write" if options.dry_run else "written")
+        try:
+            with_retries(work, plan, f"step {step.id}", step.entity, item, write)
+        except BaseException:
+            item.status = "failed"
+            report.batches.append(item)
+            raise
+        item.seconds = time.monotonic() - t0
+        report.batches.append(item)
+        report.rows_written += step.rows
+        log.info("change.step", step=step.id, kind=step.kind, entity=step.entity,
+                 rows=step.rows, retries=item.retries, seconds=round(item.seconds, 3))
+        if options.on_batch:
+            options.on_batch(item, len(report.batches), 0)
+        spent = options.clock() - work_started
+        if spent > max_seconds:
+            raise RunStopped(f"budget exhausted: {max_seconds} s spent after step {step.id} "
+                             f"({report.rows_written} rows written); the run is aborted; "
+                             f"{RESUME}", rule="abort at 100% of budget (sessions 7, 16)")
+
+    ctx = ChangeContext(
+        plan=plan, old=old, checkpoints=checkpoints, work=work, key=key, heartbeat=heartbeat,
+        dry_run=options.dry_run, run_id=report.run_id,
+        audit_event=lambda event, rule, **detail: audit.event(event, rule, **detail),
+        maintenance=lambda: _maintenance(control, plan, report.run_id, options.dry_run),
+        write_step=write_step,
+        skip_step=lambda step: report.batches.append(
+            BatchReport(step.id, step.entity, step.rows, "skipped")),
+        verify=lambda expected: _verify(work, plan, expected, in_transaction=options.dry_run))
+    with _step("change", work):
+        delta = apply_change(ctx)
+    report.change = delta.summary()
+    totals = delta.totals()
+    done = (f"{totals['insert']} inserted, {totals['update']} updated, "
+            f"{totals['delete']} deleted")
+    report.status = "succeeded"
+    report.message = (f"dry run: the change from {old['plan_hash'][:19]}… would write "
+                      f"{report.rows_written} rows ({done}; rolled back)" if options.dry_run
+                      else f"changed from plan {old['plan_hash'][:19]}…: {done}")
 
 
 def _warn_unindexed_foreign_keys(conn: psycopg.Connection, plan: dict[str, Any],

@@ -27,6 +27,8 @@ _GRANTS = {
     "queue": "SELECT, INSERT, DELETE",
     "maintenance": "SELECT, INSERT, UPDATE, DELETE",
     "evidence": "SELECT, INSERT, UPDATE",
+    "plans": "SELECT, INSERT",
+    "delta_checkpoints": "SELECT, INSERT, DELETE",
     "datasets": "SELECT, INSERT, UPDATE, DELETE",  # issue 14: TTL purge
     "evidence_chain": "SELECT, INSERT, UPDATE",  # issue 14: strict evidence chain
 }
@@ -77,9 +79,11 @@ def grant_apply_role(conn: psycopg.Connection, role: str, app_schema: str = "app
                                (app_schema,)).fetchone()
         if has_app:
             conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(app, r))
-            conn.execute(sql.SQL("GRANT SELECT, INSERT, DELETE ON ALL TABLES IN SCHEMA {} TO {}")
+            # UPDATE: an incremental apply moves references and changed columns (issue 12)
+            conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "
+                                 "{} TO {}")
                          .format(app, r))
-            conn.execute(sql.SQL("REVOKE INSERT, DELETE ON {}.schema_migrations, "
+            conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {}.schema_migrations, "
                                  "{}.feature_flags FROM {}").format(app, app, r))
             conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {} TO {}")
                          .format(app, r))

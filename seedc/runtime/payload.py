@@ -18,7 +18,7 @@ from seedc.program.batch import batch_cells
 from seedc.program.evaluate import Program
 from seedc.runtime.pii.domains import PiiResolver
 
-__all__ = ["Payload", "build_payload", "line_hash", "multiset_add"]
+__all__ = ["Payload", "batch_rows", "build_payload", "line_hash", "multiset_add", "resolve_rows"]
 
 MASK = (1 << 128) - 1
 
@@ -64,10 +64,8 @@ def _resolve_columns(
     return out
 
 
-def build_payload(
-    plan: dict[str, Any], program: Program, batch: dict[str, Any], resolver: PiiResolver | None
-) -> Payload:
-    """Rows of `batch`, checked against its digest, resolved, as COPY text."""
+def batch_rows(plan: dict[str, Any], program: Program, batch: dict[str, Any]) -> list[list[str]]:
+    """The batch's rows as unresolved COPY cells (placeholders kept), checked on its digest."""
     if plan["rows_inline"]:
         cells = cells_from_json(batch["rows"])
     else:
@@ -79,11 +77,26 @@ def build_payload(
             f"batch {batch['id']}: rows do not match the plan's digest; the plan or this "
             "seedc's generators differ from what compiled it",
             rule="rows are checked against their digest before writing")
+    return cells
+
+
+def resolve_rows(cells: list[list[str]], names: list[str],
+                 resolver: PiiResolver | None) -> list[bytes]:
+    """Rows with their PII placeholders resolved (FPE), as COPY lines without newline."""
     if not cells:
-        return Payload(b"", 0, 0)
+        return []
     columns = [list(c) for c in zip(*cells, strict=True)]
-    columns = _resolve_columns(columns, batch["columns"], resolver)
-    lines = ["\t".join(row).encode("utf-8") for row in zip(*columns, strict=True)]
+    columns = _resolve_columns(columns, names, resolver)
+    return ["\t".join(row).encode("utf-8") for row in zip(*columns, strict=True)]
+
+
+def build_payload(
+    plan: dict[str, Any], program: Program, batch: dict[str, Any], resolver: PiiResolver | None
+) -> Payload:
+    """Rows of `batch`, checked against its digest, resolved, as COPY text."""
+    lines = resolve_rows(batch_rows(plan, program, batch), batch["columns"], resolver)
+    if not lines:
+        return Payload(b"", 0, 0)
     digest = 0
     for line in lines:
         digest = (digest + line_hash(line)) & MASK

@@ -34,6 +34,7 @@ class Checkpoint:
     entity: str
     row_count: int
     resolved_digest: int
+    plan_hash: str = ""  # the plan the batch belongs to (an earlier one: issue 12)
 
 
 @dataclass
@@ -50,9 +51,10 @@ def load_checkpoints(conn: psycopg.Connection, tenant_id: str,
                      environment: str) -> dict[str, Checkpoint]:
     """Checkpoints of this tenant/environment (the session's tenant setting applies RLS)."""
     rows = conn.execute(
-        "SELECT batch_id, chain_hash, entity, row_count, resolved_digest FROM seedc.checkpoints "
-        "WHERE tenant_id = %s AND environment = %s", (tenant_id, environment)).fetchall()
-    return {r[0]: Checkpoint(r[0], r[1], r[2], int(r[3]), int(r[4], 16)) for r in rows}
+        "SELECT batch_id, chain_hash, entity, row_count, resolved_digest, plan_hash FROM "
+        "seedc.checkpoints WHERE tenant_id = %s AND environment = %s",
+        (tenant_id, environment)).fetchall()
+    return {r[0]: Checkpoint(r[0], r[1], r[2], int(r[3]), int(r[4], 16), r[5]) for r in rows}
 
 
 def check_checkpoints(plan: dict[str, Any], checkpoints: dict[str, Checkpoint]) -> list[str]:

@@ -22,7 +22,7 @@ from seedc.program.generators.common import (
     literal_int,
 )
 from seedc.program.operators import rescale
-from seedc.program.rng import mix64, uniform_below
+from seedc.program.rng import jump_bucket, mix64, uniform_below
 from seedc.program.values import ProgramError, Vec, broadcast, object_array
 
 if TYPE_CHECKING:
@@ -229,7 +229,8 @@ def _state(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) ->
     return Vec("str", names[np.searchsorted(cumulative, draw, side="right")])
 
 
-@generator("pick_row", 1, 1, doc="a uniformly picked row of another counted entity; use .column")
+@generator("pick_row", 1, 1, doc="a uniformly picked row of another counted entity (a jump "
+           "consistent hash: growing it moves the fewest picks); use .column")
 def _pick_row(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
     node = args[0]
     if node[0] != "lit" or node[1] != "str":
@@ -237,7 +238,8 @@ def _pick_row(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str)
     target = ctx.program.entity(node[2])
     if target.count is None or target.count <= 0:
         raise ProgramError(f"pick_row({node[2]!r}) needs a counted entity with rows")
-    keys = uniform_below(ctx.random_bits(site), target.count).astype(np.uint64)
+    # a jump hash, not `bits % count`: growing the target moves the fewest picks (issue 12)
+    keys = jump_bucket(ctx.random_bits(site), target.count).astype(np.uint64)
     return Vec("row", keys, entity=target.name)
 
 

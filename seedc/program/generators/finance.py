@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -116,6 +117,12 @@ def first_difference(ours: Quote, official: Quote) -> str | None:
     return None
 
 
+#: Quotes by their terms (frozen, hashable): the same loan quoted for two plans in one process
+#: (an incremental apply evaluates OLD and NEW) is computed once. Bounded: a quote holds its
+#: schedule, up to 420 installments.
+_quote = lru_cache(maxsize=4096)(quote_terms)
+
+
 @generator("loan_quote", 0, 0, kwargs=_KWARGS,
            doc="quote each loan with the finance routine; fields: " + ", ".join(LOAN_FIELDS))
 def _loan_quote(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: str) -> Vec:
@@ -126,7 +133,7 @@ def _loan_quote(ctx: BatchContext, args: list[Any], kw: dict[str, Any], site: st
     values = {name: ctx.eval(node) for name, node in kw.items()}
     terms = loan_terms_from_row(values, ctx.n)
     try:
-        quotes = [quote_terms(t) for t in terms]
+        quotes = [_quote(t) for t in terms]
     except Exception as exc:  # the finance routine's own refusal, with its reason
         raise ProgramError(f"loan_quote(): {exc}") from None
     for key, quote in zip(row_keys, quotes, strict=True):

@@ -116,6 +116,7 @@ def build_report(
         "key_version": key_version,
         "key_source": r.get("key_source") or None,
         "checks": checks,
+        "change": r.get("change"),  # an incremental run: OLD/NEW plan hashes, delta counts
         "batches": batches,
         "totals": {
             "batches": len(batches),
