@@ -348,6 +348,7 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
     """
     from seedc.plan.format import read_plan
     from seedc.runtime.apply import ApplyOptions, apply_plan, evidence_factory
+    from seedc.runtime.evidence.flush import flush_waiting
     from seedc.runtime.keys import key_provider_for
     from seedc.runtime.progress import Progress, render_run
 
@@ -355,8 +356,10 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
     options = ApplyOptions(dry_run=dry_run, lease=_lease_options(lease_wait, queue_ttl),
                            on_batch=Progress(plan["estimate"]["rows"]),
                            evidence=evidence_factory(evidence_uri, plan, env_file))
+    target = _dsn(dsn)
+    flush_waiting(options.evidence, target, plan["environment"])  # unsent reports (issue 14)
     try:
-        report = apply_plan(plan, _dsn(dsn), key_provider_for(env_file), options)
+        report = apply_plan(plan, target, key_provider_for(env_file), options)
     except Exception as exc:  # re-raised: SeedcGroup.invoke maps it; --json still reports
         failed = getattr(exc, "report", None)
         if as_json and failed is not None:
@@ -540,11 +543,19 @@ def evidence_group() -> None:
 
 
 @evidence_group.command("verify")
-@click.argument("report_ref", metavar="REPORT")
+@click.argument("report_ref", metavar="REPORT", required=False)
 @click.option("--json", "as_json", is_flag=True,
               help="Print the verdict, both digests and any problems as JSON.")
 @_env_file_option("Dev-only signing key (when Vault is not configured).")
-def evidence_verify_cmd(report_ref: str, as_json: bool, env_file: Path) -> None:
+@click.option("--chain", is_flag=True, help="Walk the environment's whole chain instead "
+              "(issue 14); exit 1 at the first broken link.")
+@click.option("--environment", help="With --chain: the environment whose chain to walk.")
+@click.option("--evidence", "evidence_uri", metavar="URI",
+              help="With --chain: the store (default $SEEDC_EVIDENCE_URI).")
+@click.option("--dsn", help="With --chain: also check the index's chain head.")
+def evidence_verify_cmd(report_ref: str | None, as_json: bool, env_file: Path, chain: bool,
+                        environment: str | None, evidence_uri: str | None,
+                        dsn: str | None) -> None:
     """Check a run report's digest and signature; exit 1 on any tampering.
 
     REPORT is the evidence URI `seedc runs` prints (file://… or s3://bucket/key, read with
@@ -556,7 +567,17 @@ def evidence_verify_cmd(report_ref: str, as_json: bool, env_file: Path) -> None:
     Examples:
       seedc evidence verify s3://evidence/runs/20250101T000000Z-acme-1a2b….json
       seedc evidence verify .seedc/evidence/20250101T000000Z-acme-1a2b….json --json
+      seedc evidence verify --chain --environment homolog --evidence s3://evidence/homolog
     """
+    if chain:
+        from seedc.cli_lifecycle import verify_chain
+
+        if report_ref or not environment:
+            raise click.UsageError("--chain takes --environment and no REPORT")
+        verify_chain(environment, evidence_uri, dsn, env_file, as_json)
+        return
+    if report_ref is None:
+        raise click.UsageError("give a REPORT, or --chain --environment E")
     from seedc.errors import DriftFound
     from seedc.runtime.evidence import LocalDevSigner, VaultTransitSigner, verify_envelope
     from seedc.runtime.evidence.fetch import fetch_evidence
@@ -751,6 +772,18 @@ def _register_finance() -> None:
 
 
 _register_finance()
+
+
+# issue 14 (lifecycle): TTL purge, post-deploy verification, unsent evidence
+from seedc.cli_lifecycle import (  # noqa: E402  (registered after the groups exist)
+    evidence_flush_cmd,
+    purge_cmd,
+    verify_cmd,
+)
+
+cli.add_command(purge_cmd)
+cli.add_command(verify_cmd)
+evidence_group.add_command(evidence_flush_cmd)
 
 
 def main() -> None:

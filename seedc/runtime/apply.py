@@ -25,6 +25,7 @@ from psycopg import IsolationLevel, errors
 from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
 from seedc.rules import rule_name
 from seedc.runtime.abandoned import mark_abandoned
+from seedc.runtime.datasets import record_dataset
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.incremental import change_base
 from seedc.runtime.keys import KeyProvider
@@ -42,6 +43,7 @@ from seedc.runtime.plan_store import store_plan
 from seedc.runtime.prefetch import payloads
 from seedc.runtime.preflight import PRIMARY_RULE, CheckResult, check_primary, run_preflight
 from seedc.runtime.purge import purge_tenant
+from seedc.runtime.retention import refuse_stale_resume
 from seedc.runtime.schema_checks import unindexed_foreign_keys
 from seedc.runtime.state import (
     EntityDigest,
@@ -464,6 +466,8 @@ def apply_plan(plan: dict[str, Any], dsn: str, keys: KeyProvider,
                 publishing = True
                 _publish(plan, options, report, audit.conn, started)
                 audit.finish(report.status, report.message)
+                if report.status == "succeeded" and not options.dry_run:  # TTL's origin (issue 14)
+                    record_dataset(audit.conn, plan, report.run_id)
                 audit.event(report.status, rows_written=report.rows_written)
             except BaseException as raised:
                 exc = _as_seedc_error(raised, control, work)
@@ -671,6 +675,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                     key.key)
             return
         divergent = check_checkpoints(plan, checkpoints)
+        refuse_stale_resume(control, plan, checkpoints, divergent)  # session 17 (issue 14)
         resuming = bool(checkpoints) and not divergent
         recreate = plan["mode"] in ("load", "dr") and not resuming
         if divergent and not recreate:

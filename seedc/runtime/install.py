@@ -29,6 +29,8 @@ _GRANTS = {
     "evidence": "SELECT, INSERT, UPDATE",
     "plans": "SELECT, INSERT",
     "delta_checkpoints": "SELECT, INSERT, DELETE",
+    "datasets": "SELECT, INSERT, UPDATE, DELETE",  # issue 14: TTL purge
+    "evidence_chain": "SELECT, INSERT, UPDATE",  # issue 14: strict evidence chain
 }
 
 

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from seedc.runtime.abandoned import mark_abandoned
+from seedc.runtime.datasets import forget_dataset
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.lease import LeaseSettings, tenant_lease
 from seedc.runtime.purge import purge_tenant
@@ -33,6 +34,7 @@ def reset_tenant(plan: dict[str, Any], dsn: str, settings: LeaseSettings) -> dic
             deleted = purge_tenant(work, plan, dry_run=False)
             work.execute("DELETE FROM seedc.maintenance WHERE tenant_id = %s AND "
                          "environment = %s", (plan["tenant_id"], plan["environment"]))
+            forget_dataset(work, plan)  # no TTL purge of a dataset already gone (issue 14)
         control.execute(
             "INSERT INTO seedc.audit (run_id, tenant, environment, event, rule, detail) "
             "VALUES (%s, %s, %s, 'reset', 'coordinated reseed (session 8)', %s)",

@@ -18,6 +18,7 @@ import psycopg
 
 from seedc.errors import RuntimeFailure, SeedcError
 from seedc.plan.canonical import canonical_bytes, sha256_hex
+from seedc.runtime.evidence.chain import CHAIN_RULE, chain_head
 from seedc.runtime.evidence.index import index_evidence, mark_failed
 from seedc.runtime.evidence.report import build_report, evidence_name
 from seedc.runtime.evidence.signing import Signer, envelope_bytes, sign_report
@@ -56,30 +57,46 @@ def publish_evidence(
     `conn` is an autocommit control connection (None: do not index). Raises RuntimeFailure
     (exit 4) when signing, storing or indexing fails, after keeping what it could.
     """
-    failure: SeedcError | None = None
-    previous = None
+    r = run if isinstance(run, Mapping) else run.as_json()
+    ids = (str(r["run_id"]), str(r["tenant"]), str(r["environment"]))
+    pending: tuple[bytes, str, str, SeedcError] | None = None  # kept after the lock is gone
+    stored: StoredEvidence | None = None
+    signed: _Signed | None = None
+
+    def build(previous: str | None) -> _Signed:
+        report = build_report(r, plan, trace_id=trace_id, span_id=span_id,
+                              seedc_version=seedc_version, key_version=key_version,
+                              measured=measured or {}, previous_sha256=previous)
+        return _sign(report, signer)
+
     try:
-        previous = store.last_sha256()
-    except SeedcError as exc:
-        failure = exc
-    report = build_report(run, plan, trace_id=trace_id, span_id=span_id,
-                          seedc_version=seedc_version, key_version=key_version,
-                          measured=measured or {}, previous_sha256=previous)
-    name = evidence_name(report)
-    ids = (report["run_id"], report["tenant"], report["environment"])
-    try:
-        envelope = sign_report(report, signer)
-    except SeedcError as exc:
-        digest = sha256_hex(canonical_bytes(report))
-        unsigned = {"report": report, "sha256": digest, "signature": None}
-        _keep(canonical_bytes(unsigned), name, fallback_dir, conn, ids, "sign_failed", exc)
-    data = envelope_bytes(envelope)
-    if failure is not None:
-        _keep(data, name, fallback_dir, conn, ids, "upload_failed", failure)
-    try:
-        stored = store.put(name, data)
-    except SeedcError as exc:
-        _keep(data, name, fallback_dir, conn, ids, "upload_failed", exc)
+        with chain_head(conn, ids[2], store) as head:
+            signed = build(head.previous)
+            if signed.failure is not None:
+                pending = (signed.data, signed.name, "sign_failed", signed.failure)
+            elif head.failure is not None:
+                pending = (signed.data, signed.name, "upload_failed", head.failure)
+            else:
+                try:
+                    stored = store.put(signed.name, signed.data)
+                except SeedcError as exc:
+                    pending = (signed.data, signed.name, "upload_failed", exc)
+                else:
+                    head.advance(stored.sha256, signed.name, ids[0])
+    except psycopg.Error as exc:
+        failure = RuntimeFailure(f"the evidence chain head of {ids[2]!r} could not be taken "
+                                 f"or advanced: {exc}", rule=CHAIN_RULE)
+        if stored is not None:
+            failure.message = (f"evidence is stored at {stored.uri} but {failure.message}; "
+                               "the next publication may not chain to it")
+            raise failure from None
+        if signed is None:  # no head at all: keep an unchained report, never lose it
+            signed = build(None)
+        pending = (signed.data, signed.name,
+                   "sign_failed" if signed.failure else "upload_failed", failure)
+    if pending is not None:
+        _keep(pending[0], pending[1], fallback_dir, conn, ids, pending[2], pending[3])
+    assert stored is not None
     if conn is not None:
         try:
             index_evidence(conn, *ids, stored, "stored")
@@ -87,7 +104,29 @@ def publish_evidence(
             raise RuntimeFailure(
                 f"evidence is stored at {stored.uri} (version {stored.version_id}) but could "
                 f"not be indexed: {exc}", rule=_RULE) from None
-    return Published(envelope, stored, name)
+    assert signed is not None
+    return Published(signed.envelope, stored, signed.name)
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """A report ready to store: its envelope's bytes, or the unsigned form when signing failed."""
+
+    envelope: dict[str, Any]
+    data: bytes
+    name: str
+    failure: SeedcError | None
+
+
+def _sign(report: dict[str, Any], signer: Signer) -> _Signed:
+    name = evidence_name(report)
+    try:
+        envelope = sign_report(report, signer)
+    except SeedcError as exc:
+        digest = sha256_hex(canonical_bytes(report))
+        unsigned = {"report": report, "sha256": digest, "signature": None}
+        return _Signed(unsigned, canonical_bytes(unsigned), name, exc)
+    return _Signed(envelope, envelope_bytes(envelope), name, None)
 
 
 def _keep(data: bytes, name: str, folder: Path, conn: psycopg.Connection | None,

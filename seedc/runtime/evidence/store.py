@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,6 +77,10 @@ class EvidenceStore(Protocol):
 
     def last_sha256(self) -> str | None:
         """sha256 of the newest stored evidence, None for an empty store."""
+        ...
+
+    def entries(self) -> Iterator[tuple[str, bytes]]:
+        """(name, bytes) of every stored evidence, oldest first (the chain's order)."""
         ...
 
 
@@ -256,6 +261,24 @@ class S3WormStore:
             raise RuntimeFailure(f"cannot read the newest evidence in {self.uri}: "
                                  f"{_reason(exc)}", rule=_RULE) from None
 
+    def entries(self) -> Iterator[tuple[str, bytes]]:
+        """(name, bytes) of every evidence object under the prefix, oldest first (the chain's
+        order), for `evidence verify --chain`."""
+        s3 = self._s3()
+        prefix = self._key("")
+        try:
+            keys = sorted(
+                item["Key"]
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                          Prefix=prefix)
+                for item in page.get("Contents", [])
+                if item["Key"].endswith(".json") and "/" not in item["Key"][len(prefix):])
+            for key in keys:
+                yield key[len(prefix):], s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            raise RuntimeFailure(f"cannot read the evidence in {self.uri}: {_reason(exc)}",
+                                 rule=_RULE) from None
+
 
 # --- a local folder (isolated dev) ----------------------------------------------------------
 
@@ -332,6 +355,11 @@ class LocalFolderStore:
                     os.unlink(tmp)
         return StoredEvidence(final.resolve().as_uri(), None,
                               hashlib.sha256(data).hexdigest(), None)
+
+    def entries(self) -> Iterator[tuple[str, bytes]]:
+        """(name, bytes) of every evidence file, oldest first (the chain's order)."""
+        for path in self.files():
+            yield path.name, path.read_bytes()
 
     def last_sha256(self) -> str | None:
         files = self.files()
