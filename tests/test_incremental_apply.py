@@ -290,3 +290,14 @@ def test_the_applied_plan_is_retrievable_from_the_database(target: Target,
     assert same.code == 0, same.text
     unknown = target.cli("runs", "--dsn", target.apply_dsn, "plan", "0000000000")
     assert unknown.code == 2, unknown.text
+
+
+def test_an_outdated_control_schema_is_refused_before_any_write(target: Target,
+                                                                 tmp_path: Path) -> None:
+    plan = _customers(tmp_path, 40)
+    target.execute("DROP TABLE seedc.plans")  # as if migration 0005 were not installed
+    result = target.cli("apply", str(target.plan_file(plan)), "--dsn", target.apply_dsn)
+    assert result.code == 3, result.text
+    assert "control schema is outdated" in result.error
+    assert "seedc.plans" in result.error
+    assert sum(target.counts(plan).values()) == 0

@@ -405,16 +405,24 @@ def evidence_factory(uri: str | None, plan: dict[str, Any],
 
 
 def _control_schema(control: psycopg.Connection) -> None:
-    """The control schema must be installed and current before a run row can be written."""
-    row = control.execute(
-        "SELECT to_regclass('seedc.runs') IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute "
-        "WHERE attrelid = to_regclass('seedc.runs') AND attname = 'lease_expires_at' "
-        "AND NOT attisdropped)").fetchone()
-    if row is None or not row[0] or not row[1]:
+    """The control schema must be installed and current before a run row can be written:
+    every table and column its shipped migrations create is there."""
+    from seedc.runtime.install import control_objects
+
+    tables, columns = control_objects()
+    missing = [r[0] for r in control.execute(
+        "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NULL",
+        (tables,)).fetchall()]
+    missing += [f"{t}.{c}" for t, c in columns if t not in missing and not control.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND "
+        "attname = %s AND NOT attisdropped)", (t, c)).fetchone()[0]]  # type: ignore[index]
+    if missing:
+        state = "missing" if "seedc.runs" in missing else "outdated"
         raise GuardRefused(
-            "seedc's control schema is " + ("missing" if not (row and row[0]) else "outdated")
-            + " in this database: run `seedc db install --dsn ADMIN_DSN --apply-role ROLE` "
-            "first", rule="control schema installed by an admin (DESIGN: the runtime)")
+            f"seedc's control schema is {state} in this database: run `seedc db install "
+            "--dsn ADMIN_DSN --apply-role ROLE` first",
+            rule="control schema installed by an admin (DESIGN: the runtime)",
+            details=[f"lacks {', '.join(missing[:8])}" + (" …" if len(missing) > 8 else "")])
 
 
 def apply_plan(plan: dict[str, Any], dsn: str, keys: KeyProvider,

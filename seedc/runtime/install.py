@@ -7,6 +7,7 @@ migrations/flags, write on the target tables, and on seedc's tables only the ver
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from psycopg import sql
 from seedc.errors import InvalidInput
 from seedc.runtime.db import connect
 
-__all__ = ["CONTROL_VERSION", "grant_apply_role", "install_app_schema", "install_control"]
+__all__ = ["CONTROL_VERSION", "control_objects", "grant_apply_role", "install_app_schema",
+           "install_control"]
 
 CONTROL_VERSION = 3
 _GRANTS = {
@@ -41,6 +43,23 @@ def _control_migrations() -> list[tuple[int, str]]:
         if item.name.endswith(".sql"):
             found.append((int(item.name.split("_", 1)[0]), item.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+_CREATED = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?seedc\.(\w+)", re.IGNORECASE)
+_ADDED = re.compile(r"ALTER TABLE seedc\.(\w+) ADD COLUMN (?:IF NOT EXISTS )?(\w+)",
+                    re.IGNORECASE)
+
+
+def control_objects() -> tuple[list[str], list[tuple[str, str]]]:
+    """The tables and added columns the shipped migrations create, read from their SQL:
+    what a current control schema has (checked by apply without reading schema_version,
+    which the apply role may not read)."""
+    tables: list[str] = []
+    columns: list[tuple[str, str]] = []
+    for _version, text in _control_migrations():
+        tables += [f"seedc.{t}" for t in _CREATED.findall(text)]
+        columns += [(f"seedc.{t}", c) for t, c in _ADDED.findall(text)]
+    return tables, columns
 
 
 def install_control(conn: psycopg.Connection) -> list[int]:
