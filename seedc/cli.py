@@ -247,7 +247,7 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
     plan = read_plan(old)
     with connect(_dsn(dsn)) as conn:
         keys = key_provider_for(env_file)
-        change = pending_change(conn, plan, keys)  # the tenant holds an earlier stored plan
+        change = pending_change(conn, plan, keys, str(old))  # it holds an earlier plan
         if change is None:
             report = diff_database(conn, plan, keys)
     if change is not None:
@@ -355,7 +355,8 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
     plan = read_plan(plan_path)
     options = ApplyOptions(dry_run=dry_run, lease=_lease_options(lease_wait, queue_ttl),
                            on_batch=Progress(plan["estimate"]["rows"]),
-                           evidence=evidence_factory(evidence_uri, plan, env_file))
+                           evidence=evidence_factory(evidence_uri, plan, env_file),
+                           plan_path=str(plan_path))
     target = _dsn(dsn)
     flush_waiting(options.evidence, target, plan["environment"])  # unsent reports (issue 14)
     try:

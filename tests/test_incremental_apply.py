@@ -149,9 +149,11 @@ def test_a_reference_datetime_change_refuses_with_the_reseed_steps(
                                      'reference_datetime: "2025-02-01T00:00:00Z"')])
     target.apply(old)
     dump = table_dump(target.admin_dsn, old)
-    result = target.cli("apply", str(target.plan_file(new)), "--dsn", target.apply_dsn)
+    path = target.plan_file(new)
+    result = target.cli("apply", str(path), "--dsn", target.apply_dsn)
     assert result.code == 3, result.text
     assert "reference_datetime" in result.error
+    assert f"seedc reset {path} --yes" in result.error
     assert "seedc reset" in result.error
     assert "seedc apply" in result.error
     assert "change.reseed" in result.error  # cites its rule by name
@@ -301,3 +303,21 @@ def test_an_outdated_control_schema_is_refused_before_any_write(target: Target,
     assert "control schema is outdated" in result.error
     assert "seedc.plans" in result.error
     assert sum(target.counts(plan).values()) == 0
+
+
+def test_diff_of_a_breaking_change_says_apply_would_refuse_it(target: Target,
+                                                              tmp_path: Path) -> None:
+    old = _customers(tmp_path, 40)
+    new = _customers(tmp_path, 40, [('reference_datetime: "2025-01-01T00:00:00Z"',
+                                     'reference_datetime: "2025-02-01T00:00:00Z"')])
+    target.apply(old)
+    path = target.plan_file(new, "july.plan.json")
+    result = target.cli("diff", str(path), "--dsn", target.apply_dsn)
+    assert result.code == 1, result.text
+    assert "cannot be applied as a change" in result.out
+    assert "reference_datetime" in result.out
+    assert f"seedc reset {path} --yes" in result.out  # the file as named, not a placeholder
+    assert "to update" not in result.out
+    report = json.loads(target.cli("diff", str(path), "--dsn", target.apply_dsn, "--json").out)
+    assert report["breaking"]
+    assert report["pending"] is True

@@ -90,6 +90,7 @@ class ApplyOptions:
     evidence: Callable[[], EvidenceSink] | None = None
     telemetry: Telemetry | None = None  # None: from the OTEL_* environment (off by default)
     clock: Callable[[], float] = time.monotonic  # the budget's clock (injectable in tests)
+    plan_path: str | None = None  # the plan file as the user named it (for refusal hints)
 
 
 @dataclass
@@ -677,7 +678,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
         _clear_stale_maintenance(control, plan, report.run_id, audit)
         checkpoints = load_checkpoints(control, plan["tenant_id"], plan["environment"])
         with _step("change check", control):
-            old = change_base(control, plan, checkpoints)
+            old = change_base(control, plan, checkpoints, options.plan_path)
         if old is not None:  # the tenant holds an earlier plan: write only the delta (issue 12)
             _change(plan, old, checkpoints, options, report, work, control, audit, heartbeat,
                     key.key)

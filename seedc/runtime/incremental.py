@@ -11,6 +11,7 @@ transaction and verifies that the database equals NEW in one snapshot.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from seedc.runtime.state import (
     refuse_drift,
 )
 
-__all__ = ["ChangeContext", "apply_change", "change_base"]
+__all__ = ["ChangeContext", "apply_change", "change_base", "reseed_steps"]
 
 RESEED_RULE = ("a change of reference clock, key, tenant, mode or the shape of a table with rows "
                "is a coordinated reseed, not a delta (sessions 8, 17)")
@@ -56,7 +57,8 @@ def _refuse(message: str, details: list[str] | None = None) -> GuardRefused:
 
 
 def change_base(conn: psycopg.Connection, plan: dict[str, Any],
-                checkpoints: dict[str, Checkpoint]) -> dict[str, Any] | None:
+                checkpoints: dict[str, Checkpoint],
+                plan_path: str | None = None) -> dict[str, Any] | None:
     """OLD, when the tenant's checkpoints belong to an earlier plan that NEW can follow.
 
     None for the ordinary paths: no checkpoints, checkpoints of this very plan (resume or
@@ -68,7 +70,7 @@ def change_base(conn: psycopg.Connection, plan: dict[str, Any],
     hashes = sorted({cp.plan_hash for cp in checkpoints.values()})
     if hashes == [plan["plan_hash"]]:
         return None
-    reseed = _reseed_steps(plan)
+    reseed = reseed_steps(plan, plan_path)
     if len(hashes) > 1:
         raise _refuse("the tenant's checkpoints belong to several plans; reseed", reseed)
     old = load_plan(conn, plan["tenant_id"], plan["environment"], hashes[0])
@@ -88,10 +90,11 @@ def change_base(conn: psycopg.Connection, plan: dict[str, Any],
     return old
 
 
-def _reseed_steps(plan: dict[str, Any]) -> list[str]:
-    return [f"reseed: `seedc reset NEW.plan.json --dsn … --yes` (deletes tenant "
-            f"{plan['tenant']}'s dataset and checkpoints), then `seedc apply NEW.plan.json "
-            "--dsn …`"]
+def reseed_steps(plan: dict[str, Any], plan_path: str | None = None) -> list[str]:
+    """The coordinated reseed, with the plan file as the user named it."""
+    path = shlex.quote(plan_path) if plan_path else "PLAN"
+    return [f"reseed: `seedc reset {path} --yes` (deletes tenant {plan['tenant']}'s dataset "
+            f"and checkpoints), then `seedc apply {path}` (with the same --dsn, if you gave one)"]
 
 
 @dataclass
@@ -122,7 +125,7 @@ def _done_steps(conn: psycopg.Connection, plan: dict[str, Any], old_hash: str) -
     other = sorted({r[2] for r in rows if (r[1], r[2]) != (old_hash, plan["plan_hash"])})
     if other:
         raise _refuse(f"an incremental apply to plan {other[0][:19]}… was interrupted: finish "
-                      "it (`seedc apply` of that plan) or reseed", _reseed_steps(plan))
+                      "it (`seedc apply` of that plan) or reseed", reseed_steps(plan))
     return {r[0] for r in rows}
 
 

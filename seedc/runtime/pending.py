@@ -20,7 +20,8 @@ import psycopg
 from seedc.plan.diff_text import Line
 from seedc.program.evaluate import Program
 from seedc.runtime.db import set_tenant
-from seedc.runtime.delta import key_of, planned_lines
+from seedc.runtime.delta import breaking_changes, key_of, planned_lines
+from seedc.runtime.incremental import reseed_steps
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.pii.domains import PiiResolver
 from seedc.runtime.plan_store import load_plan
@@ -56,10 +57,11 @@ class PendingReport:
     from_plan_hash: str
     to_plan_hash: str
     entities: list[EntityPending]
+    breaking: list[str] = field(default_factory=list)  # why apply would refuse: a reseed
 
     @property
     def pending(self) -> bool:
-        return any(e.pending for e in self.entities)
+        return bool(self.breaking) or any(e.pending for e in self.entities)
 
     @property
     def drifted(self) -> bool:
@@ -87,7 +89,7 @@ def held_plan_hash(conn: psycopg.Connection, plan: dict[str, Any]) -> str | None
 
 
 def pending_change(conn: psycopg.Connection, plan: dict[str, Any],
-                   keys: KeyProvider) -> PendingReport | None:
+                   keys: KeyProvider, path: str | None = None) -> PendingReport | None:
     """The change from the tenant's stored plan to `plan`, and the drift; None when the tenant
     does not hold another stored plan (then the plain drift report applies)."""
     with conn.transaction():
@@ -96,6 +98,10 @@ def pending_change(conn: psycopg.Connection, plan: dict[str, Any],
         old = load_plan(conn, plan["tenant_id"], plan["environment"], held) if held else None
     if old is None:
         return None
+    breaking = breaking_changes(old, plan)
+    if breaking:  # apply refuses it (change.reseed): say so instead of promising a delta
+        return PendingReport(plan["tenant"], plan["environment"], old["plan_hash"],
+                             plan["plan_hash"], [], [*breaking, *reseed_steps(plan, path)])
     key = keys.fetch(plan).key
     new_program, old_program = Program.from_json(plan["program"]), Program.from_json(old["program"])
     new_resolver = PiiResolver(key, plan["keys"]["algorithm"])
@@ -141,6 +147,11 @@ def _classify(name: str, want: dict[bytes, bytes], had: dict[bytes, bytes],
 
 def render_pending_lines(report: PendingReport, limit: int = 10) -> list[Line]:
     """Per entity "N to insert, M to update, K to delete", the totals, then drift."""
+    if report.breaking:
+        return [(f"tenant {report.tenant} ({report.environment}) holds plan "
+                 f"{report.from_plan_hash}; {report.to_plan_hash} cannot be applied as a "
+                 "change (apply refuses it, rule change.reseed):", "bold red"),
+                *[(f"  {reason}", "red") for reason in report.breaking]]
     lines: list[Line] = [(f"tenant {report.tenant} ({report.environment}) holds plan "
                           f"{report.from_plan_hash}; applying {report.to_plan_hash} would:",
                           "bold")]
