@@ -123,3 +123,19 @@ def test_the_stability_table_names_only_registered_generators() -> None:
 
     assert set(SIZE_DEPENDENT) <= set(SIGNATURES)
     assert "pick_row" in SIZE_DEPENDENT
+
+
+def test_digest_reads_drop_the_sort_of_every_compiled_read() -> None:
+    from seedc.runtime.state import unordered
+
+    plan = compile_variant_default()
+    for entity in plan["entities"]:
+        read = entity["sql"]["read"]
+        assert unordered(read) != read, entity["name"]
+        assert "ORDER BY" not in unordered(read)
+
+
+def compile_variant_default() -> dict[str, Any]:
+    from tests.runtime_support import acme_plan
+
+    return acme_plan()

@@ -43,6 +43,7 @@ from seedc.runtime.state import (
     copy_lines,
     expected_digests,
     refuse_drift,
+    unordered,
 )
 
 __all__ = ["ChangeContext", "apply_change", "change_base", "reseed_steps"]
@@ -241,7 +242,7 @@ def _read_database(conn: psycopg.Connection, read: dict[str, Any], keep: set[str
     for entity in read["entities"]:
         acc = EntityDigest()
         held: dict[bytes, bytes] | None = {} if entity["name"] in keep else None
-        for line in copy_lines(conn, entity["sql"]["read"]):
+        for line in copy_lines(conn, unordered(entity["sql"]["read"])):
             acc.add(1, line_hash(line))
             if held is not None:
                 held[key_of(line)] = line

@@ -24,6 +24,7 @@ __all__ = [
     "database_digests",
     "expected_digests",
     "load_checkpoints",
+    "unordered",
 ]
 
 
@@ -94,12 +95,23 @@ def copy_lines(conn: psycopg.Connection, statement: str) -> Iterator[bytes]:
         yield rest
 
 
+_ORDERED = ' ORDER BY "id") TO STDOUT'
+
+
+def unordered(read_sql: str) -> str:
+    """The entity's read without its ORDER BY: a multiset digest needs no order, and the
+    server's sort is ~40 % of a read's server time."""
+    if read_sql.endswith(_ORDERED):
+        return read_sql[: -len(_ORDERED)] + ") TO STDOUT"
+    return read_sql
+
+
 def database_digests(conn: psycopg.Connection, plan: dict[str, Any]) -> dict[str, EntityDigest]:
     """Rows of the tenant in each target table, as multiset digests (tenant set by caller)."""
     out = {}
     for entity in plan["entities"]:
         acc = EntityDigest()
-        for line in copy_lines(conn, entity["sql"]["read"]):
+        for line in copy_lines(conn, unordered(entity["sql"]["read"])):
             acc.add(1, line_hash(line))
         out[entity["name"]] = acc
     return out
