@@ -25,6 +25,7 @@ from psycopg import IsolationLevel, errors
 from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
 from seedc.rules import rule_name
 from seedc.runtime.abandoned import mark_abandoned
+from seedc.runtime.access import access_check
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.lease import (
@@ -86,6 +87,7 @@ class ApplyOptions:
     evidence: Callable[[], EvidenceSink] | None = None
     telemetry: Telemetry | None = None  # None: from the OTEL_* environment (off by default)
     clock: Callable[[], float] = time.monotonic  # the budget's clock (injectable in tests)
+    breakglass: str | None = None  # an approved breakglass ticket id, spent by this run (issue 15)
 
 
 @dataclass
@@ -635,6 +637,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                 f"key version {key.version} from {key.source.split(':')[0]}"))
         except GuardRefused as exc:
             report.checks.append(CheckResult("key", exc.rule or "key", False, exc.message))
+        report.checks.append(access_check(control, plan, keys, options.breakglass, report.run_id))
         tel.record_checks(report.checks)
     log = get_logger("seedc.apply")
     for c in report.checks:

@@ -27,6 +27,7 @@ _GRANTS = {
     "queue": "SELECT, INSERT, DELETE",
     "maintenance": "SELECT, INSERT, UPDATE, DELETE",
     "evidence": "SELECT, INSERT, UPDATE",
+    "breakglass": "SELECT, INSERT, UPDATE",  # issue 15: request, approve another's, spend
 }
 
 
