@@ -90,7 +90,8 @@ def refused(target: tuple[str, str], plan: dict[str, Any], keys: Any, expected: 
     exc = info.value
     assert exc.exit_code == ExitCode.REFUSED
     access = [d for d in exc.details if d.startswith("access: ")]
-    assert len(access) == 1 and expected in access[0], exc.details
+    assert len(access) == 1, exc.details
+    assert expected in access[0], exc.details
     assert "access.pipeline-identity" in access[0]
     assert set(tenant_rows(admin, plan).values()) == {0}
     assert access_audit(admin, plan) == [(False, access_audit(admin, plan)[0][1])]
@@ -231,7 +232,9 @@ def test_reset_needs_the_pipeline_identity(target: tuple[str, str], plan: dict[s
     with psycopg.connect(admin, autocommit=True) as conn:
         row = conn.execute("SELECT rule, detail->>'message' FROM seedc.audit WHERE tenant = %s "
                            "AND event = 'reset.refused'", (plan["tenant"],)).fetchone()
-    assert row is not None and row[0] == ACCESS_RULE and "not a machine login" in row[1]
+    assert row is not None
+    assert row[0] == ACCESS_RULE
+    assert "not a machine login" in row[1]
     reset_tenant(plan, apply_dsn, LeaseSettings(lease_wait_s=5), pipeline)
     assert set(tenant_rows(admin, plan).values()) == {0}
 

@@ -30,8 +30,8 @@ from seedc.errors import GuardRefused
 from seedc.runtime.breakglass import Ticket, spend_ticket
 from seedc.runtime.preflight import CheckResult
 
-__all__ = ["ACCESS_RULE", "Identity", "access_check", "is_isolated_dev", "require_pipeline_identity",
-           "vault_machine_identity"]
+__all__ = ["ACCESS_RULE", "Identity", "access_check", "is_isolated_dev",
+           "require_pipeline_identity", "vault_machine_identity"]
 
 ACCESS_RULE = "pipeline identity or approved breakglass outside isolated dev (session 5)"
 
@@ -51,11 +51,13 @@ class Identity:
     def describe(self) -> str:
         if self.ticket is not None:
             t = self.ticket
+            expires = t.expires_at.isoformat(timespec="seconds") if t.expires_at else "-"
             return (f"breakglass ticket {t.id} requested by {t.requested_by}, approved by "
-                    f"{t.approved_by}, expires {t.expires_at.isoformat(timespec='seconds')}")
+                    f"{t.approved_by}, expires {expires}")
         if self.method == "isolated-dev":
             return f"isolated dev: database role {self.db_role}"
-        return f"pipeline identity: Vault {self.method} {self.subject}, database role {self.db_role}"
+        return (f"pipeline identity: Vault {self.method} {self.subject}, "
+                f"database role {self.db_role}")
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"method": self.method, "subject": self.subject,
@@ -109,7 +111,7 @@ def vault_machine_identity(client: hvac.Client, mounts: dict[str, str]) -> tuple
     """(method, subject) of the client's token per Vault's own lookup, else GuardRefused."""
     try:
         data = client.auth.token.lookup_self().get("data") or {}
-    except Exception as exc:  # noqa: BLE001 - any failure is a refusal, never a pass
+    except Exception as exc:  # any failure is a refusal, never a pass
         reason = type(exc).__name__
         raise GuardRefused(f"Vault could not look up seedc's own token ({reason}): the "
                            "pipeline identity cannot be verified", rule=ACCESS_RULE) from None

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from seedc.errors import GuardRefused, InvalidInput
 
@@ -26,8 +27,8 @@ __all__ = ["BREAKGLASS_RULE", "MAX_HOURS", "Ticket", "approve", "list_tickets", 
 BREAKGLASS_RULE = "breakglass: approved by another role, at most 4 h, used once (session 5)"
 MAX_HOURS = 4
 
-_COLUMNS = ("id::text, tenant, environment, reason, requested_by, requested_at, approved_by, "
-            "approved_at, expires_at, used_at, used_by_run::text")
+_COLUMNS = sql.SQL("id::text, tenant, environment, reason, requested_by, requested_at, "
+                   "approved_by, approved_at, expires_at, used_at, used_by_run::text")
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def _audit(conn: psycopg.Connection, ticket: Ticket, event: str, run_id: str | N
 
 
 def _get(conn: psycopg.Connection, ticket_id: str) -> Ticket | None:
-    row = conn.execute(f"SELECT {_COLUMNS} FROM seedc.breakglass WHERE id = %s",  # noqa: S608
+    row = conn.execute(sql.SQL("SELECT {} FROM seedc.breakglass WHERE id = %s").format(_COLUMNS),
                        (ticket_id,)).fetchone()
     return Ticket(*row) if row else None
 
@@ -90,7 +91,7 @@ def _get(conn: psycopg.Connection, ticket_id: str) -> Ticket | None:
 def _now(conn: psycopg.Connection) -> datetime:
     row = conn.execute("SELECT now()").fetchone()
     assert row is not None
-    return row[0]  # type: ignore[no-any-return]
+    return row[0]
 
 
 def request(conn: psycopg.Connection, tenant: str, environment: str, reason: str) -> Ticket:
@@ -101,9 +102,9 @@ def request(conn: psycopg.Connection, tenant: str, environment: str, reason: str
         raise InvalidInput("a breakglass request names a --tenant and an --env",
                            rule=BREAKGLASS_RULE)
     with conn.transaction():
-        row = conn.execute(
+        row = conn.execute(sql.SQL(
             "INSERT INTO seedc.breakglass (id, tenant, environment, reason, requested_by, "
-            f"requested_at) VALUES (%s, %s, %s, %s, '', now()) RETURNING {_COLUMNS}",
+            "requested_at) VALUES (%s, %s, %s, %s, '', now()) RETURNING {}").format(_COLUMNS),
             (str(uuid.uuid4()), tenant, environment, reason.strip())).fetchone()
         assert row is not None
         ticket = Ticket(*row)
@@ -132,10 +133,11 @@ def approve(conn: psycopg.Connection, ticket_id: str, hours: float = MAX_HOURS) 
         elif ticket.approved_by is not None or ticket.used_at is not None:
             problem = f"breakglass ticket {ticket_id} is already {ticket.state(_now(conn))}"
         if problem is None:
-            updated = conn.execute(
+            updated = conn.execute(sql.SQL(
                 "UPDATE seedc.breakglass SET approved_by = session_user, approved_at = now(), "
                 "expires_at = now() + make_interval(secs => %s) WHERE id = %s AND "
-                f"approved_by IS NULL AND requested_by <> session_user RETURNING {_COLUMNS}",
+                "approved_by IS NULL AND requested_by <> session_user RETURNING {}").format(
+                    _COLUMNS),
                 (hours * 3600, ticket_id)).fetchone()
             if updated is None:
                 problem = f"breakglass ticket {ticket_id} changed meanwhile; check it again"
@@ -152,9 +154,10 @@ def approve(conn: psycopg.Connection, ticket_id: str, hours: float = MAX_HOURS) 
 def list_tickets(conn: psycopg.Connection, tenant: str | None = None,
                  environment: str | None = None) -> tuple[datetime, list[Ticket]]:
     """Tickets, newest first (optionally one tenant/environment), with the server's now()."""
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM seedc.breakglass WHERE (%(t)s::text IS NULL OR tenant = %(t)s) "  # noqa: S608
-        "AND (%(e)s::text IS NULL OR environment = %(e)s) ORDER BY requested_at DESC",
+    rows = conn.execute(sql.SQL(
+        "SELECT {} FROM seedc.breakglass WHERE (%(t)s::text IS NULL OR tenant = %(t)s) "
+        "AND (%(e)s::text IS NULL OR environment = %(e)s) ORDER BY requested_at DESC").format(
+            _COLUMNS),
         {"t": tenant, "e": environment}).fetchall()
     return _now(conn), [Ticket(*r) for r in rows]
 
@@ -168,11 +171,11 @@ def spend_ticket(conn: psycopg.Connection, ticket_id: str, plan: dict[str, Any],
     """
     ticket_id = _ticket_id(ticket_id)
     with conn.transaction():
-        row = conn.execute(
+        row = conn.execute(sql.SQL(
             "UPDATE seedc.breakglass SET used_at = now(), used_by_run = %s WHERE id = %s "
             "AND used_at IS NULL AND approved_by IS NOT NULL AND expires_at > now() "
             "AND requested_by = %s AND approved_by <> requested_by "
-            f"AND tenant = %s AND environment = %s RETURNING {_COLUMNS}",
+            "AND tenant = %s AND environment = %s RETURNING {}").format(_COLUMNS),
             (run_id, ticket_id, role, plan["tenant"], plan["environment"])).fetchone()
     if row is not None:
         spent = Ticket(*row)
