@@ -257,3 +257,18 @@ def test_cli_refuses_a_root_token_with_exit_3(target: tuple[str, str], bao: BaoD
     assert bao.token not in result.text
     assert set(tenant_rows(target[0], plan).values()) == {0}
     assert access_audit(target[0], plan)[0][0] is False
+
+
+def test_a_malformed_pipeline_role_is_invalid_input(tmp_path: Path) -> None:
+    """The role is an identifier the manifest's schema checks at compile time (exit 2)."""
+    from seedc.errors import InvalidInput
+
+    (tmp_path / "ci").mkdir()
+    shutil.copytree(REPO / "manifests" / "models", tmp_path / "models")
+    manifest = (REPO / "manifests" / "ci" / "acme.yaml").read_text(encoding="utf-8")
+    (tmp_path / "ci" / "acme.yaml").write_text(manifest.replace(
+        "pipeline_role: seedc_apply", 'pipeline_role: "x; DROP ROLE y"'))
+    with pytest.raises(InvalidInput) as info:
+        compile_manifest(tmp_path / "ci" / "acme.yaml")
+    assert info.value.exit_code == ExitCode.INVALID_INPUT
+    assert "pipeline_role" in info.value.render()
