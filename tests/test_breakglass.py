@@ -251,3 +251,25 @@ def test_cli_request_then_apply_help_names_breakglass(target: tuple[str, str],  
     empty = run_cli_inprocess(["breakglass", "request", "--tenant", "acme", "--env", "ci",
                                "--reason", "  ", "--dsn", apply_dsn], tmp_path, env={"CI": None})
     assert empty.code == 2, empty.text
+
+
+def test_a_run_refused_by_another_check_does_not_use_the_ticket(
+        target: tuple[str, str], plan: dict[str, Any], bao: BaoDevServer,  # noqa: F811
+        root: hvac.Client, approver: str) -> None:  # noqa: F811
+    admin, apply_dsn = target
+    ticket = approved_ticket(apply_dsn, approver, plan)
+    flagged = {**plan, "guards": {**plan["guards"], "flags": ["seed.no_such_flag"]}}
+    with pytest.raises(GuardRefused) as info:
+        apply_plan(flagged, apply_dsn, human_keys(bao),
+                   ApplyOptions(dry_run=True, breakglass=ticket))
+    assert info.value.exit_code == ExitCode.REFUSED
+    assert [d.split(":")[0] for d in info.value.details] == ["flags"]
+    access = next(c for c in info.value.report.checks  # type: ignore[attr-defined]
+                  if c.name == "access")
+    assert access.ok
+    assert access.detail.endswith("(not used: other checks refuse this run)")
+    assert audit(admin, plan["tenant"], "breakglass.used") == []
+    report = apply_plan(plan, apply_dsn, human_keys(bao),
+                        ApplyOptions(dry_run=True, breakglass=ticket))
+    assert report.status == "succeeded"
+    assert len(audit(admin, plan["tenant"], "breakglass.used")) == 1

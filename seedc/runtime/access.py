@@ -52,8 +52,9 @@ class Identity:
         if self.ticket is not None:
             t = self.ticket
             expires = t.expires_at.isoformat(timespec="seconds") if t.expires_at else "-"
+            spent = "" if t.used_at else " (not used: other checks refuse this run)"
             return (f"breakglass ticket {t.id} requested by {t.requested_by}, approved by "
-                    f"{t.approved_by}, expires {expires}")
+                    f"{t.approved_by}, expires {expires}{spent}")
         if self.method == "isolated-dev":
             return f"isolated dev: database role {self.db_role}"
         return (f"pipeline identity: Vault {self.method} {self.subject}, "
@@ -138,16 +139,17 @@ def vault_machine_identity(client: hvac.Client, mounts: dict[str, str]) -> tuple
 
 def require_pipeline_identity(conn: psycopg.Connection, plan: dict[str, Any], keys: Any,
                               breakglass_id: str | None = None,
-                              run_id: str | None = None) -> Identity:
+                              run_id: str | None = None, *, spend: bool = True) -> Identity:
     """The run's identity, or GuardRefused (exit 3) before any write.
 
     `conn` is the run's database connection (its session role is checked; a breakglass ticket
     is spent on it, autocommit or not); `keys` is the run's key provider (its Vault client is
-    looked up) or an hvac client. `run_id` is recorded on a spent ticket.
+    looked up) or an hvac client. `run_id` is recorded on a spent ticket; `spend=False`
+    checks a ticket without using it up (for a run already refused by another check).
     """
     role = session_role(conn)
     if breakglass_id is not None:
-        ticket = spend_ticket(conn, breakglass_id, plan, role, run_id)
+        ticket = spend_ticket(conn, breakglass_id, plan, role, run_id, spend=spend)
         return Identity("breakglass", ticket.id, role, ticket)
     if is_isolated_dev(plan):
         return Identity("isolated-dev", "", role)
@@ -172,11 +174,15 @@ def require_pipeline_identity(conn: psycopg.Connection, plan: dict[str, Any], ke
 
 
 def access_check(conn: psycopg.Connection, plan: dict[str, Any], keys: Any,
-                 breakglass_id: str | None, run_id: str | None) -> CheckResult:
+                 breakglass_id: str | None, run_id: str | None,
+                 earlier: list[CheckResult] | None = None) -> CheckResult:
     """`require_pipeline_identity` as apply's preflight check `access` (audited, and in the
-    evidence report: the detail names the identity, or the breakglass ticket and its roles)."""
+    evidence report: the detail names the identity, or the breakglass ticket and its roles).
+    A ticket is spent only when none of the `earlier` checks failed."""
+    spend = all(c.ok for c in earlier or [])
     try:
-        identity = require_pipeline_identity(conn, plan, keys, breakglass_id, run_id)
+        identity = require_pipeline_identity(conn, plan, keys, breakglass_id, run_id,
+                                             spend=spend)
     except GuardRefused as exc:
         return CheckResult("access", exc.rule or ACCESS_RULE, False, exc.message)
     return CheckResult("access", ACCESS_RULE, True, identity.describe())

@@ -637,7 +637,8 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                 f"key version {key.version} from {key.source.split(':')[0]}"))
         except GuardRefused as exc:
             report.checks.append(CheckResult("key", exc.rule or "key", False, exc.message))
-        report.checks.append(access_check(control, plan, keys, options.breakglass, report.run_id))
+        report.checks.append(access_check(control, plan, keys, options.breakglass,
+                                          report.run_id, report.checks))
         tel.record_checks(report.checks)
     log = get_logger("seedc.apply")
     for c in report.checks:

@@ -162,40 +162,51 @@ def list_tickets(conn: psycopg.Connection, tenant: str | None = None,
     return _now(conn), [Ticket(*r) for r in rows]
 
 
+_USABLE = sql.SQL("used_at IS NULL AND approved_by IS NOT NULL AND expires_at > now() "
+                  "AND requested_by = %s AND approved_by <> requested_by "
+                  "AND tenant = %s AND environment = %s")
+
+
 def spend_ticket(conn: psycopg.Connection, ticket_id: str, plan: dict[str, Any], role: str,
-                 run_id: str | None = None) -> Ticket:
+                 run_id: str | None = None, *, spend: bool = True) -> Ticket:
     """Accept the ticket for this run, once; GuardRefused (exit 3) with the reason otherwise.
 
     Race-safe: one UPDATE whose WHERE holds every condition, so of two runs only one gets a
-    row back; the loser reads the ticket to say why.
+    row back; the loser reads the ticket to say why. `spend=False` only checks that the
+    ticket is usable (a run that other checks refuse does not use up its ticket).
     """
     ticket_id = _ticket_id(ticket_id)
+    params = (ticket_id, role, plan["tenant"], plan["environment"])
     with conn.transaction():
-        row = conn.execute(sql.SQL(
-            "UPDATE seedc.breakglass SET used_at = now(), used_by_run = %s WHERE id = %s "
-            "AND used_at IS NULL AND approved_by IS NOT NULL AND expires_at > now() "
-            "AND requested_by = %s AND approved_by <> requested_by "
-            "AND tenant = %s AND environment = %s RETURNING {}").format(_COLUMNS),
-            (run_id, ticket_id, role, plan["tenant"], plan["environment"])).fetchone()
+        if spend:
+            row = conn.execute(sql.SQL(
+                "UPDATE seedc.breakglass SET used_at = now(), used_by_run = %s WHERE id = %s "
+                "AND {} RETURNING {}").format(_USABLE, _COLUMNS), (run_id, *params)
+            ).fetchone()
+            if row is not None:
+                _audit(conn, Ticket(*row), "breakglass.used", run_id=run_id, by=role)
+        else:
+            row = conn.execute(sql.SQL(
+                "SELECT {} FROM seedc.breakglass WHERE id = %s AND {}").format(
+                    _COLUMNS, _USABLE), params).fetchone()
     if row is not None:
-        spent = Ticket(*row)
-        _audit(conn, spent, "breakglass.used", run_id=run_id, by=role)
-        return spent
+        return Ticket(*row)
+    raise GuardRefused(_why_not(conn, ticket_id, plan, role), rule=BREAKGLASS_RULE)
+
+
+def _why_not(conn: psycopg.Connection, ticket_id: str, plan: dict[str, Any], role: str) -> str:
+    """Why the ticket cannot be used by `role` for the plan's tenant and environment."""
     ticket = _get(conn, ticket_id)
     if ticket is None:
-        problem = f"no breakglass ticket {ticket_id}"
-    else:
-        state = ticket.state(_now(conn))
-        if (ticket.tenant, ticket.environment) != (plan["tenant"], plan["environment"]):
-            problem = (f"breakglass ticket {ticket_id} is for {ticket.tenant}/"
-                       f"{ticket.environment}, not {plan['tenant']}/{plan['environment']}")
-        elif ticket.requested_by != role:
-            problem = (f"breakglass ticket {ticket_id} was requested by {ticket.requested_by}; "
-                       f"database role {role} cannot use it")
-        elif state == "requested":
-            problem = f"breakglass ticket {ticket_id} is not approved"
-        else:
-            problem = f"breakglass ticket {ticket_id} is {state}"
-            if state == "used":
-                problem += f" (run {ticket.used_by_run})"
-    raise GuardRefused(problem, rule=BREAKGLASS_RULE)
+        return f"no breakglass ticket {ticket_id}"
+    state = ticket.state(_now(conn))
+    if (ticket.tenant, ticket.environment) != (plan["tenant"], plan["environment"]):
+        return (f"breakglass ticket {ticket_id} is for {ticket.tenant}/{ticket.environment}, "
+                f"not {plan['tenant']}/{plan['environment']}")
+    if ticket.requested_by != role:
+        return (f"breakglass ticket {ticket_id} was requested by {ticket.requested_by}; "
+                f"database role {role} cannot use it")
+    if state == "requested":
+        return f"breakglass ticket {ticket_id} is not approved"
+    problem = f"breakglass ticket {ticket_id} is {state}"
+    return problem + f" (run {ticket.used_by_run})" if state == "used" else problem
