@@ -336,9 +336,11 @@ _queue_ttl = click.option("--queue-ttl", type=float, default=300.0, show_default
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 @_lease_wait
 @_queue_ttl
+@click.option("--breakglass", metavar="ID", help="An approved breakglass ticket for this one "
+              "manual run outside isolated dev (`seedc breakglass`).")
 def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
               evidence_uri: str | None, as_json: bool, lease_wait: float,
-              queue_ttl: float) -> None:
+              queue_ttl: float, breakglass: str | None) -> None:
     """Apply a plan: preflight, slot and lease, SERIALIZABLE batches, checkpoints, verify.
 
     \b
@@ -356,7 +358,7 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
     options = ApplyOptions(dry_run=dry_run, lease=_lease_options(lease_wait, queue_ttl),
                            on_batch=Progress(plan["estimate"]["rows"]),
                            evidence=evidence_factory(evidence_uri, plan, env_file),
-                           plan_path=str(plan_path))
+                           plan_path=str(plan_path), breakglass=breakglass)
     target = _dsn(dsn)
     flush_waiting(options.evidence, target, plan["environment"])  # unsent reports (issue 14)
     try:
@@ -375,7 +377,9 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
 @click.option("--dsn", help="Target database (the apply role).")
 @click.option("--yes", is_flag=True, help="Confirm deleting the tenant's dataset.")
 @_lease_wait
-def reset_cmd(plan_path: Path, dsn: str | None, yes: bool, lease_wait: float) -> None:
+@click.option("--breakglass", metavar="ID", help="An approved breakglass ticket (issue 15).")
+def reset_cmd(plan_path: Path, dsn: str | None, yes: bool, lease_wait: float,
+              breakglass: str | None) -> None:
     """Delete the tenant's rows and checkpoints for a coordinated reseed (audited).
 
     \b
@@ -389,7 +393,10 @@ def reset_cmd(plan_path: Path, dsn: str | None, yes: bool, lease_wait: float) ->
     if not yes:
         raise click.UsageError(f"this deletes every row of tenant {plan['tenant']} in "
                                f"{plan['environment']}'s seeded tables: add --yes")
-    deleted = reset_tenant(plan, _dsn(dsn), _lease_options(lease_wait, 300.0))
+    from seedc.runtime.keys import key_provider_for
+
+    deleted = reset_tenant(plan, _dsn(dsn), _lease_options(lease_wait, 300.0),
+                           key_provider_for(), breakglass)
     for table, count in deleted.items():
         click.echo(f"{table}: {count} row(s) deleted")
 
@@ -785,6 +792,13 @@ from seedc.cli_lifecycle import (  # noqa: E402  (registered after the groups ex
 cli.add_command(purge_cmd)
 cli.add_command(verify_cmd)
 evidence_group.add_command(evidence_flush_cmd)
+def _register_breakglass() -> None:
+    from seedc.cli_breakglass import breakglass_group
+
+    cli.add_command(breakglass_group)
+
+
+_register_breakglass()
 
 
 def main() -> None:

@@ -332,6 +332,29 @@ def put_key(client: hvac.Client, ref: str, key: bytes, mount: str = "secret", *,
     return int(answer["data"]["version"])
 
 
+#: What a pipeline's AppRole may do: read keys (KV v2) and sign evidence (Transit).
+PIPELINE_POLICY = """
+path "secret/data/*" { capabilities = ["read"] }
+path "secret/metadata/*" { capabilities = ["read"] }
+path "transit/sign/*" { capabilities = ["update"] }
+path "transit/keys/*" { capabilities = ["read"] }
+"""
+
+
+def approle_login(root: hvac.Client, role: str = "seedc-pipeline", mount: str = "approle",
+                  policy: str = PIPELINE_POLICY) -> tuple[str, str]:
+    """Enable AppRole at `mount` on a dev server (root client), create `role` with a
+    least-privilege policy and return (role_id, secret_id): a real machine login (issue 15)."""
+    if f"{mount}/" not in root.sys.list_auth_methods()["data"]:
+        root.sys.enable_auth_method("approle", path=mount)
+    root.sys.create_or_update_policy(name=role, policy=policy)
+    root.auth.approle.create_or_update_approle(role, token_policies=[role], token_ttl="10m",
+                                               mount_point=mount)
+    role_id = root.auth.approle.read_role_id(role, mount_point=mount)["data"]["role_id"]
+    secret_id = root.auth.approle.generate_secret_id(role, mount_point=mount)["data"]["secret_id"]
+    return str(role_id), str(secret_id)
+
+
 class MotoServer:
     """moto's S3 (and the rest of AWS) as a real HTTP endpoint on 127.0.0.1, in a thread.
 

@@ -1,6 +1,7 @@
 """End to end: `apply_plan` with the Vault key provider on real PostgreSQL and OpenBao.
 
-The CI manifest (`manifests/ci/acme.yaml`, environment ci) takes its key from Vault. With the
+The CI manifest (`manifests/ci/acme.yaml`, environment ci) takes its key from Vault, which seedc
+reaches through a real AppRole login: the pipeline identity issue 15 requires. With the
 key in place the plan is applied; with the key missing, at another version, unreadable by the
 token, or Vault gone, the run is refused (exit 3) and not one row of the tenant exists, while
 the audit trail says why, without the token or the key (seeds sessions 1, 3, 6).
@@ -29,8 +30,8 @@ from seedc.runtime.evidence import (
     verify_envelope,
 )
 from seedc.runtime.install import grant_apply_role, install_app_schema, install_control
-from seedc.runtime.keys.vault import VaultKeyProvider
-from tests.services import BaoDevServer, put_key
+from seedc.runtime.keys.vault import AppRoleLogin, VaultKeyProvider
+from tests.services import BaoDevServer, approle_login, put_key
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = REPO / "manifests" / "ci" / "acme.yaml"
@@ -40,11 +41,20 @@ _COMPILED: dict[str, dict[str, Any]] = {}
 
 
 @pytest.fixture
-def plan() -> dict[str, Any]:
-    """The CI plan, compiled once per session (~0.15 s), a fresh copy per test."""
+def plan(apply_role_dsn: str) -> dict[str, Any]:
+    """The CI plan, compiled once per session (~0.15 s), a fresh copy per test; its pipeline
+    role is the test's apply role (the demo's `seedc_apply` in the committed plan)."""
     if "ci" not in _COMPILED:
         _COMPILED["ci"] = compile_manifest(MANIFEST)
-    return copy.deepcopy(_COMPILED["ci"])
+    out = copy.deepcopy(_COMPILED["ci"])
+    out["guards"]["pipeline_role"] = conninfo_to_dict(apply_role_dsn)["user"]
+    return out
+
+
+def pipeline_keys(bao: BaoDevServer) -> VaultKeyProvider:
+    """The key provider a pipeline uses: a real AppRole login on the dev server."""
+    role_id, secret_id = approle_login(bao.client())
+    return VaultKeyProvider(bao.client(), login=AppRoleLogin(role_id, secret_id))
 
 
 @pytest.fixture
@@ -130,7 +140,7 @@ def test_apply_with_the_key_in_vault_writes_the_planned_rows(
     client.secrets.transit.create_key(transit_key_name("ci"), key_type="ed25519")
     store = LocalFolderStore(tmp_path / "evidence")
     evidence = EvidenceSink(store, VaultTransitSigner(client, transit_key_name("ci")))
-    report = apply_plan(plan, apply_dsn, VaultKeyProvider(bao.client()),
+    report = apply_plan(plan, apply_dsn, pipeline_keys(bao),
                         ApplyOptions(evidence=lambda: evidence))
     assert report.status == "succeeded"
     assert evidence.published is not None
@@ -146,7 +156,7 @@ def test_apply_with_the_key_in_vault_writes_the_planned_rows(
 def test_key_missing_refuses_with_zero_rows(target: tuple[str, str], plan: dict[str, Any],
                                             bao: BaoDevServer) -> None:
     put_key(bao.client(), "seedc/ci/globex/fpe", KEY)  # another tenant's key
-    refused_with_zero_rows(target, plan, VaultKeyProvider(bao.client()),
+    refused_with_zero_rows(target, plan, pipeline_keys(bao),
                            f"key missing at {plan['keys']['ref']}", hidden(bao.token))
 
 
@@ -155,7 +165,7 @@ def test_version_mismatch_refuses_with_zero_rows(target: tuple[str, str], plan: 
     client = bao.client()
     put_key(client, plan["keys"]["ref"], bytes(32))
     assert put_key(client, plan["keys"]["ref"], KEY) == 2  # rotated; the plan still says 1
-    refused_with_zero_rows(target, plan, VaultKeyProvider(bao.client()),
+    refused_with_zero_rows(target, plan, pipeline_keys(bao),
                            "the plan needs salt_version 1, Vault's current version is 2",
                            hidden(bao.token))
 
@@ -178,7 +188,7 @@ def test_token_denied_refuses_with_zero_rows(target: tuple[str, str], plan: dict
 def test_vault_stopped_before_apply_refuses_with_zero_rows(
         target: tuple[str, str], plan: dict[str, Any], bao: BaoDevServer) -> None:
     put_key(bao.client(), plan["keys"]["ref"], KEY)
-    provider = VaultKeyProvider(bao.client())
+    provider = pipeline_keys(bao)
     assert provider.status(plan).state == "ok"
     addr = bao.addr
     bao.stop()

@@ -118,8 +118,9 @@ def _not_isolated_dev(t: Target, tmp: Path) -> Setup:
 
 
 #: Checks that may fail together with a case's own check, for the same cause: the evidence
-#: signer's dev-only key is refused where the dev-only FPE key is.
-ALSO = {"dev-key-in-ci": {"evidence"}, "dev-key-not-isolated": {"evidence"}}
+#: signer's dev-only key is refused where the dev-only FPE key is; outside isolated dev a run
+#: without a pipeline identity is refused too (issue 15).
+ALSO = {"dev-key-in-ci": {"evidence"}, "dev-key-not-isolated": {"evidence", "access"}}
 #: Cases run as a real `seedc` subprocess; the others go through the same click command in
 #: this process (identical exit-code mapping and output, ~0.6 s less each).
 SUBPROCESS = {"superuser", "dev-key-in-ci", "key-version-mismatch"}

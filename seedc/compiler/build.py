@@ -223,6 +223,7 @@ def build_plan(
             "rate_limit": manifest.rate_limit.model_dump(),
             "ttl": getattr(manifest.ttl, manifest.mode),
             "isolated_dev": meta.isolated_dev,
+            **({"pipeline_role": manifest.access.pipeline_role} if manifest.access else {}),
             "schema": {
                 "migrations_head": manifest.schema_.migrations_head,
                 "fingerprint": schema_fingerprint(model),

@@ -99,6 +99,12 @@ class Timeouts(_Strict):
     dr: Timeout
 
 
+class Access(_Strict):
+    """Who may run the plan outside isolated dev (issue 15, spec session 5)."""
+
+    pipeline_role: str
+
+
 class Manifest(_Strict):
     """A validated manifest; `states` holds exact decimal strings."""
 
@@ -120,6 +126,7 @@ class Manifest(_Strict):
     canary: Canary
     states: dict[str, dict[str, str]] = {}
     timeouts: Timeouts
+    access: Access | None = None
 
 
 def parse_manifest(source: Source) -> Manifest:

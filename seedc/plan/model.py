@@ -145,6 +145,8 @@ class Guards(_Frozen):
     rate_limit: RateLimit
     ttl: str | None
     isolated_dev: bool
+    # the database role of the pipeline (issue 15); absent: refused outside isolated dev
+    pipeline_role: str | None = None
     schema_: SchemaGuard = Field(alias="schema")
 
 

@@ -25,6 +25,7 @@ from psycopg import IsolationLevel, errors
 from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
 from seedc.rules import rule_name
 from seedc.runtime.abandoned import mark_abandoned
+from seedc.runtime.access import access_check
 from seedc.runtime.datasets import record_dataset
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.incremental import change_base
@@ -91,6 +92,7 @@ class ApplyOptions:
     telemetry: Telemetry | None = None  # None: from the OTEL_* environment (off by default)
     clock: Callable[[], float] = time.monotonic  # the budget's clock (injectable in tests)
     plan_path: str | None = None  # the plan file as the user named it (for refusal hints)
+    breakglass: str | None = None  # an approved breakglass ticket id, spent by this run (issue 15)
 
 
 @dataclass
@@ -659,6 +661,8 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                 f"key version {key.version} from {key.source.split(':')[0]}"))
         except GuardRefused as exc:
             report.checks.append(CheckResult("key", exc.rule or "key", False, exc.message))
+        report.checks.append(access_check(control, plan, keys, options.breakglass,
+                                          report.run_id, report.checks))
         tel.record_checks(report.checks)
     log = get_logger("seedc.apply")
     for c in report.checks:

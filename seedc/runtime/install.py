@@ -33,6 +33,7 @@ _GRANTS = {
     "delta_checkpoints": "SELECT, INSERT, DELETE",
     "datasets": "SELECT, INSERT, UPDATE, DELETE",  # issue 14: TTL purge
     "evidence_chain": "SELECT, INSERT, UPDATE",  # issue 14: strict evidence chain
+    "breakglass": "SELECT, INSERT, UPDATE",  # issue 15: request, approve another's, spend
 }
 
 
