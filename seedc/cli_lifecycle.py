@@ -68,6 +68,7 @@ def purge_cmd(expired: bool, dsn: str | None, environment: str, dry_run: bool, a
       seedc purge --expired --environment dev --dry-run
     """
     from seedc.cli import _dsn, _lease_options
+    from seedc.runtime.keys import key_provider_for
     from seedc.runtime.ttl_purge import PurgeOptions, purge_expired
 
     if not expired:
@@ -75,7 +76,8 @@ def purge_cmd(expired: bool, dsn: str | None, environment: str, dry_run: bool, a
                                "use `seedc reset PLAN`)")
     options = PurgeOptions(dry_run=dry_run, now=_reference_now(now_text, environment),
                            lease=_lease_options(lease_wait, queue_ttl),
-                           evidence_uri=evidence_uri, env_file=env_file)
+                           evidence_uri=evidence_uri, env_file=env_file,
+                           keys=key_provider_for(env_file))
     summary = purge_expired(_dsn(dsn), environment, options)
     if as_json:
         click.echo(json.dumps(summary.as_json(), indent=2, sort_keys=True))

@@ -257,3 +257,19 @@ def test_a_baseline_is_never_purged_even_with_a_ttl(target: Target, tmp_path: Pa
     summary = _purge(target, finished + 365 * 24 * HOUR)
     assert summary.datasets == []
     assert target.counts(plan) == planned_counts(plan)
+
+
+def test_outside_isolated_dev_only_the_pipeline_purges(
+        target: Target, load_plan: dict[str, Any], baseline_plan: dict[str, Any]) -> None:
+    """Issue 15: a dataset recorded outside isolated dev is purged only by the pipeline role
+    with a machine Vault identity; here neither (no Vault, another role): refused, audited,
+    nothing deleted."""
+    finished = _seeded(target, load_plan, baseline_plan)
+    target.execute("UPDATE seedc.datasets SET spec = spec || "
+                   "'{\"isolated_dev\": false, \"pipeline_role\": \"seedc_pipeline\"}'::jsonb")
+    summary = _purge(target, finished + HOUR)
+    assert [(o.tenant, o.status) for o in summary.datasets] == [("acme", "refused")]
+    assert summary.exit_code == 3
+    assert "pipeline" in summary.datasets[0].message
+    assert _events(target, "acme") == ["purge.refused"]
+    assert target.counts(load_plan) == planned_counts(load_plan)

@@ -56,6 +56,7 @@ def purge_spec(plan: dict[str, Any]) -> dict[str, Any]:
         "environment": plan["environment"],
         "mode": plan["mode"],
         "isolated_dev": bool(guards.get("isolated_dev")),
+        "pipeline_role": guards.get("pipeline_role"),  # who may purge it (issue 15)
         "timeouts": dict(guards["timeouts"]),
         "window": dict(guards["window"]),
         "ttl": guards.get("ttl"),
@@ -105,4 +106,5 @@ def purge_plan(conn: psycopg.Connection, spec: dict[str, Any]) -> dict[str, Any]
             "tenant_id": spec["tenant_id"], "environment": spec["environment"],
             "mode": spec["mode"], "entities": entities,
             "guards": {"timeouts": spec["timeouts"], "window": spec["window"],
-                       "ttl": spec.get("ttl"), "isolated_dev": spec.get("isolated_dev", False)}}
+                       "ttl": spec.get("ttl"), "isolated_dev": spec.get("isolated_dev", False),
+                       "pipeline_role": spec.get("pipeline_role")}}

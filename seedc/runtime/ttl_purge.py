@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 
 from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
+from seedc.runtime.access import require_pipeline_identity
 from seedc.runtime.apply import EvidenceSink, evidence_factory
 from seedc.runtime.datasets import purge_plan
 from seedc.runtime.db import connect, set_tenant
@@ -56,6 +57,7 @@ class PurgeOptions:
     evidence: Callable[[dict[str, Any]], Callable[[], EvidenceSink] | None] | None = None
     evidence_uri: str | None = None
     env_file: Path = Path(".env.local")
+    keys: Any = None  # the key provider whose Vault token proves the pipeline identity
 
 
 @dataclass
@@ -189,6 +191,9 @@ def _purge_one(dsn: str, control: psycopg.Connection, work: psycopg.Connection,
         if not options.dry_run:
             sink = _sink(spec, options)
         plan = purge_plan(control, spec)
+        # outside isolated dev only the pipeline purges (issue 15; session 5)
+        identity = require_pipeline_identity(control, plan, options.keys, None, outcome.run_id)
+        base["identity"] = identity.as_json()
         settings = options.lease
         set_tenant(control, outcome.tenant_id, local=False)  # RLS on seedc.leases
         with cluster_slot(control, env, outcome.tenant, outcome.run_id, settings), \
