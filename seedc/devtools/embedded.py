@@ -416,6 +416,10 @@ def _pg_ctl_stop(paths: _Paths, run_as: _RunAs) -> None:
     if pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _postmaster_pid(paths) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _clear_stale_pidfile(paths)  # a killed postmaster leaves it behind
 
 
 # --- state of a running server -------------------------------------------------------------
