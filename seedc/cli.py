@@ -699,6 +699,10 @@ def _register_finance() -> None:
 
 _register_finance()
 
+from seedc.cli_model import model_group  # noqa: E402  (issue 16: bring your own schema)
+
+cli.add_command(model_group)
+
 
 def main() -> None:
     """Console-script entry point."""
