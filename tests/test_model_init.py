@@ -79,7 +79,7 @@ def test_draft_explains_its_guesses_and_follows_foreign_keys(target: Target) -> 
     column_lines = [line for line in text.splitlines() if "{type:" in line]
     assert column_lines and all("  # " in line for line in column_lines)
     assert "current_setting('app.tenant_id')" in text
-    assert "skipped app.schema_migrations: no tenant column" in text
+    assert "skipped app.schema_migrations: no id column" in text
 
 
 def test_unknown_tenant_table_is_refused_and_nothing_is_written(target: Target) -> None:

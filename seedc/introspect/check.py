@@ -61,7 +61,8 @@ def check_model(model: ModelSpec, tables: dict[str, Table]) -> list[Finding]:
     """Every difference between the model and the catalog of its application schemas."""
     expected = {e.qualified_table: [c.name for c in e.stored] for e in model.entities.values()}
     out = column_differences(expected, tables)
-    tenant_columns = {e.tenant_column for e in model.entities.values()}
+    # the tenant table's own key (id) says nothing: scoped tables are known by their column
+    tenant_columns = {e.tenant_column for e in model.entities.values() if e.parent}
     schemas = {e.schema for e in model.entities.values()}
     for qualified, table in sorted(tables.items()):
         if qualified not in expected and table.schema in schemas \

@@ -44,6 +44,7 @@ class DraftEntity:
     parent: str | None
     count: int | None
     columns: list[DraftColumn] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -210,6 +211,8 @@ def _value_expr(column: Column, unique: bool, choices: list[str] | None) -> tupl
     return _text_expr(column, unique)
 
 
+_KEY_BITS = {"smallint": 15, "integer": 31, "bigint": 63}
+
 _TENANT_FIELDS = {"slug": "tenant.slug", "name": "tenant.name",
                   "environment": "tenant.environment"}
 
@@ -225,7 +228,9 @@ def draft_model(tables: dict[str, Table], tenant_table: str | None = None,
         if table is tenant:
             continue
         col = _tenant_column(table, tenant, tenant_column)
-        if col is None:
+        if "id" not in table.columns:
+            skipped.append(f"{table.qualified}: no id column (seedc keys every row by id)")
+        elif col is None:
             skipped.append(f"{table.qualified}: no tenant column (FK to {tenant.qualified} or "
                            f"one of {', '.join(TENANT_NAMES)})")
         else:
@@ -269,6 +274,12 @@ def _entity(table: Table, tenant: Table, scoped: dict[str, str], names: dict[str
                      fks[0] if fks else None)
     parent = names[parent_fk.target] if parent_fk else tenant.name
     entity = DraftEntity(table.name, table, tenant_col, parent, None)
+    fk_cols = {c for fk in table.foreign_keys for c in fk.columns} - {tenant_col}
+    for cols in table.uniques:
+        if cols and set(cols) - {tenant_col} <= fk_cols and parent_fk is not None \
+                and set(parent_fk.columns) <= set(cols):
+            entity.notes.append(f"UNIQUE ({', '.join(cols)}) is made of foreign keys only: keep "
+                                f"this entity's count at most {parent}'s (one row per parent)")
     fk_expr: dict[str, tuple[str, str]] = {}
     for fk in fks:
         target = names[fk.target]
@@ -294,6 +305,10 @@ def _entity(table: Table, tenant: Table, scoped: dict[str, str], names: dict[str
             expr, why = fk_expr[col.name]
         elif col.name in pk and col.sql_type == "uuid":
             expr, why = "key_uuid()", "primary key: UUIDv5 of the row's logical key"
+        elif col.name in pk and col.sql_type in _KEY_BITS:
+            expr, why = (f"key_int({_KEY_BITS[col.sql_type]})",
+                         f"{col.sql_type} primary key: hashed from the row's logical key "
+                         "(stable for drift and resume, never the database's sequence)")
         else:
             expr, why = _value_expr(col, col.name in unique, choices.get(col.name))
         entity.columns.append(DraftColumn(col.name, col.sql_type, expr, why, not col.not_null))
@@ -319,6 +334,7 @@ def render_model(draft: Draft, name: str) -> str:
               "  version: 1", "  description: Drafted from the database catalog.",
               f"application_schemas: [{', '.join(draft.schemas)}]", "", "entities:"]
     for entity in draft.entities:
+        lines.extend(f"  # {note}" for note in entity.notes)
         lines.append(f"  {entity.name}:")
         lines.append(f"    table: {entity.table.qualified}")
         if entity.count is not None:
