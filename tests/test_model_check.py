@@ -40,7 +40,8 @@ def test_the_demo_model_is_in_step_with_the_demo_schema(target: Target) -> None:
     assert "in step with the database (15 tables)" in out
     code, out = _check(target, "--json")
     assert code == 0
-    assert json.loads(out)["findings"] == [] and json.loads(out)["in_step"] is True
+    assert json.loads(out)["findings"] == []
+    assert json.loads(out)["in_step"] is True
 
 
 @pytest.mark.parametrize(("ddl", "kind", "message"), [

@@ -43,7 +43,8 @@ def test_round_trip_on_the_demo_schema_applies_with_no_hand_edit(target: Target)
     assert report.status == "succeeded", report.message
     counts = tenant_counts(target.admin_dsn, plan)
     assert counts == planned_counts(plan)
-    assert counts["app.tenants"] == 1 and counts["app.installments"] == 10
+    assert counts["app.tenants"] == 1
+    assert counts["app.installments"] == 10
     # the picked values satisfy the CHECK list and every row is the tenant's (forced RLS)
     systems = admin_execute(target.admin_dsn, "SELECT 1 FROM app.loans WHERE "
                             "amortization_system NOT IN ('price', 'sac')")
@@ -61,7 +62,8 @@ def test_draft_explains_its_guesses_and_follows_foreign_keys(target: Target) -> 
     model = yaml.safe_load(text)
     entities = model["entities"]
     order = list(entities)
-    assert order[0] == "tenants" and entities["tenants"]["count"] == 1
+    assert order[0] == "tenants"
+    assert entities["tenants"]["count"] == 1
     # tables come in foreign-key order: every parent and picked entity comes first
     for name, entity in entities.items():
         if "parent" in entity:
@@ -77,7 +79,8 @@ def test_draft_explains_its_guesses_and_follows_foreign_keys(target: Target) -> 
     assert entities["installments"]["columns"]["number"]["expr"] == "seq(1)"
     # a comment on every drafted column says why it was guessed
     column_lines = [line for line in text.splitlines() if "{type:" in line]
-    assert column_lines and all("  # " in line for line in column_lines)
+    assert column_lines
+    assert all("  # " in line for line in column_lines)
     assert "current_setting('app.tenant_id')" in text
     assert "skipped app.schema_migrations: no id column" in text
 

@@ -16,8 +16,10 @@ __all__ = ["Finding", "check_model", "column_differences"]
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str      # missing_table, extra_table, missing_column, extra_column,
-    #               required_column, type_mismatch, nullability_mismatch, rls_disabled, rls_not_forced
+    """One difference. kind: missing_table, extra_table, missing_column, extra_column,
+    required_column, type_mismatch, nullability_mismatch, rls_disabled or rls_not_forced."""
+
+    kind: str
     table: str
     column: str | None
     message: str
@@ -26,7 +28,8 @@ class Finding:
         return asdict(self)
 
 
-def column_differences(expected: dict[str, list[str]], tables: dict[str, Table]) -> list[Finding]:
+def column_differences(expected: dict[str, list[str]],
+                       tables: dict[str, Table]) -> list[Finding]:
     """Columns a plan or model names that the catalog lacks, and catalog columns it does not
     name (a NOT NULL one without default is a required field the seed does not cover:
     fail-closed, session 2)."""
@@ -70,9 +73,10 @@ def check_model(model: ModelSpec, tables: dict[str, Table]) -> list[Finding]:
             out.append(Finding("extra_table", qualified, None,
                                f"{qualified}: a tenant-scoped table the model does not seed"))
     for entity in sorted(model.entities.values(), key=lambda e: e.qualified_table):
-        table = tables.get(entity.qualified_table)
-        if table is None:
+        found = tables.get(entity.qualified_table)
+        if found is None:
             continue
+        table = found
         q = entity.qualified_table
         for col in entity.stored:
             actual = table.columns.get(col.name)

@@ -19,7 +19,8 @@ __all__ = ["Draft", "DraftError", "draft_model", "render_manifest", "render_mode
 SUPPORTED = re.compile(r"^(uuid|text|date|timestamptz|boolean|smallint|integer|bigint|"
                        r"varchar\(\d+\)|numeric\(\d+,\d+\))$")
 TENANT_NAMES = ("tenant_id", "tenant", "org_id", "organization_id", "account_id")
-_IN_LIST = re.compile(r"\(+\(?([a-z_][a-z0-9_]*)\)?(?:::\w+(?: \w+)?)?\s*=\s*ANY\s*\(+ARRAY\[(.*?)\]")
+_IN_LIST = re.compile(r"\(+\(?([a-z_][a-z0-9_]*)\)?(?:::\w+(?: \w+)?)?\s*=\s*ANY\s*"
+                      r"\(+ARRAY\[(.*?)\]")
 _LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 
@@ -202,7 +203,8 @@ def _value_expr(column: Column, unique: bool, choices: list[str] | None) -> tupl
     if t.startswith("numeric("):
         return _numeric_expr(t)
     if t == "date":
-        return "ref_date() - days(int_range(0, 3650))", "date: within ten years before the reference"
+        return ("ref_date() - days(int_range(0, 3650))",
+                "date: within ten years before the reference")
     if t == "timestamptz":
         return ("ref_ts() - seconds(int_range(0, 365 * 86400))",
                 "timestamptz: within a year before the reference")
@@ -227,20 +229,20 @@ def draft_model(tables: dict[str, Table], tenant_table: str | None = None,
     for table in tables.values():
         if table is tenant:
             continue
-        col = _tenant_column(table, tenant, tenant_column)
+        found = _tenant_column(table, tenant, tenant_column)
         if "id" not in table.columns:
             skipped.append(f"{table.qualified}: no id column (seedc keys every row by id)")
-        elif col is None:
+        elif found is None:
             skipped.append(f"{table.qualified}: no tenant column (FK to {tenant.qualified} or "
                            f"one of {', '.join(TENANT_NAMES)})")
         else:
-            scoped[table.qualified] = col
+            scoped[table.qualified] = found
     chosen = [tenant, *(tables[q] for q in scoped)]
     for table in chosen:
-        for col in table.columns.values():
-            if not col.generated and not SUPPORTED.match(col.sql_type):
-                raise DraftError(f"{table.qualified}.{col.name}: type {col.sql_type} has no "
-                                 "generator yet; exclude the table or change the column")
+        for column in table.columns.values():
+            if not column.generated and not SUPPORTED.match(column.sql_type):
+                raise DraftError(f"{table.qualified}.{column.name}: type {column.sql_type} has "
+                                 "no generator yet; exclude the table or change the column")
     ordered = _order(chosen)
     names = {t.qualified: t.name for t in ordered}
     entities: list[DraftEntity] = []
@@ -283,12 +285,12 @@ def _entity(table: Table, tenant: Table, scoped: dict[str, str], names: dict[str
     fk_expr: dict[str, tuple[str, str]] = {}
     for fk in fks:
         target = names[fk.target]
-        for col, tcol in zip(fk.columns, fk.target_columns, strict=True):
+        for name, tcol in zip(fk.columns, fk.target_columns, strict=True):
             if fk is parent_fk:
-                fk_expr[col] = (f"parent.{tcol}", f"FK to {fk.target}: the parent row")
+                fk_expr[name] = (f"parent.{tcol}", f"FK to {fk.target}: the parent row")
             else:
-                fk_expr[col] = (f'pick_row("{target}").{tcol}',
-                                f"FK to {fk.target}: a picked row")
+                fk_expr[name] = (f'pick_row("{target}").{tcol}',
+                                 f"FK to {fk.target}: a picked row")
     unique = _unique_columns(table)
     choices = _in_lists(table)
     parent_tenant = "id" if parent == tenant.name else None
