@@ -106,3 +106,33 @@ def test_foreign_key_cycle_is_reported_with_its_columns(target: Target) -> None:
     assert "app.consultants.mentor_customer_id" in result.text or \
         "app.customers.consultant_id" in result.text
     assert not model.exists()
+
+
+def test_nullable_self_reference_and_cycle_are_left_null_and_apply(target: Target) -> None:
+    admin_execute(target.admin_dsn,
+                  "ALTER TABLE app.customers ADD COLUMN referred_by uuid "
+                  "REFERENCES app.customers (id)")
+    admin_execute(target.admin_dsn,
+                  "ALTER TABLE app.consultants ADD COLUMN top_customer_id uuid "
+                  "REFERENCES app.customers (id)")
+    model_path, manifest_path = _init(target)
+    entities = yaml.safe_load(model_path.read_text(encoding="utf-8"))["entities"]
+    assert entities["customers"]["columns"]["referred_by"]["expr"] == "null"
+    assert entities["consultants"]["columns"]["top_customer_id"]["expr"] == "null"
+    assert "self-reference: left NULL" in model_path.read_text(encoding="utf-8")
+    plan = compile_manifest(manifest_path)
+    report = target.apply(plan)
+    assert report.status == "succeeded", report.message
+    assert tenant_counts(target.admin_dsn, plan) == planned_counts(plan)
+
+
+def test_not_null_self_reference_is_reported_with_its_column(target: Target) -> None:
+    admin_execute(target.admin_dsn,
+                  "ALTER TABLE app.users ADD COLUMN manager_id uuid NOT NULL "
+                  "REFERENCES app.users (id)")
+    model = target.tmp / "m.yaml"
+    result = run_cli_inprocess(["model", "init", "--dsn", target.admin_dsn, "-o", str(model)],
+                               target.tmp)
+    assert result.code == 2
+    assert "app.users.manager_id: NOT NULL foreign key to itself" in result.text
+    assert not model.exists()

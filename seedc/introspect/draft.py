@@ -95,8 +95,15 @@ def _tenant_column(table: Table, tenant: Table, override: str | None) -> str | N
     return None
 
 
-def _order(tables: list[Table]) -> list[Table]:
-    """Foreign-key order; a cycle through NOT NULL columns is reported with its columns."""
+def _nullable(table: Table, columns: tuple[str, ...]) -> bool:
+    return all(not table.columns[c].not_null for c in columns)
+
+
+def _order(tables: list[Table], loose: bool = False) -> list[Table]:
+    """Foreign-key order; a cycle through NOT NULL columns is reported with its columns.
+
+    `loose` ignores nullable foreign keys: the cycle they close is broken by leaving them NULL.
+    """
     by_name = {t.qualified: t for t in tables}
     done: list[Table] = []
     state: dict[str, int] = {}
@@ -105,7 +112,7 @@ def _order(tables: list[Table]) -> list[Table]:
         state[table.qualified] = 1
         for fk in table.foreign_keys:
             target = by_name.get(fk.target)
-            if target is None or target is table:
+            if target is None or target is table or (loose and _nullable(table, fk.columns)):
                 continue
             if state.get(fk.target) == 1:
                 cols = ", ".join(f"{table.qualified}.{c}" for c in fk.columns)
@@ -243,7 +250,13 @@ def draft_model(tables: dict[str, Table], tenant_table: str | None = None,
             if not column.generated and not SUPPORTED.match(column.sql_type):
                 raise DraftError(f"{table.qualified}.{column.name}: type {column.sql_type} has "
                                  "no generator yet; exclude the table or change the column")
-    ordered = _order(chosen)
+    try:
+        ordered = _order(chosen)
+    except DraftError as strict:
+        try:
+            ordered = _order(chosen, loose=True)
+        except DraftError:
+            raise strict from None
     names = {t.qualified: t.name for t in ordered}
     entities: list[DraftEntity] = []
     for table in ordered:
@@ -270,8 +283,22 @@ def _entity(table: Table, tenant: Table, scoped: dict[str, str], names: dict[str
             entity.columns.append(DraftColumn(col.name, col.sql_type, expr, why, not col.not_null))
         return entity
     tenant_col = scoped[table.qualified]
+    before = list(names)[:list(names).index(table.qualified)]
     fks = [fk for fk in table.foreign_keys if fk.target != tenant.qualified
-           and fk.target in names and fk.target != table.qualified]
+           and fk.target in before]
+    left_null: dict[str, str] = {}
+    for fk in table.foreign_keys:
+        if fk.target == tenant.qualified or fk.target in before:
+            continue
+        cols = ", ".join(f"{table.qualified}.{c}" for c in fk.columns)
+        if not _nullable(table, fk.columns):
+            what = "itself" if fk.target == table.qualified else f"{fk.target}, not seeded " \
+                "before it"
+            raise DraftError(f"{cols}: NOT NULL foreign key to {what}; decide how to fill it")
+        why = ("self-reference" if fk.target == table.qualified else
+               f"FK to {fk.target}, seeded later or not at all")
+        for col in fk.columns:
+            left_null[col] = why + ": left NULL (decide whether to link rows)"
     parent_fk = next((fk for fk in fks if all(table.columns[c].not_null for c in fk.columns)),
                      fks[0] if fks else None)
     parent = names[parent_fk.target] if parent_fk else tenant.name
@@ -305,6 +332,8 @@ def _entity(table: Table, tenant: Table, scoped: dict[str, str], names: dict[str
                              "tenant column: the parent row's tenant")
         elif col.name in fk_expr:
             expr, why = fk_expr[col.name]
+        elif col.name in left_null:
+            expr, why = "null", left_null[col.name]
         elif col.name in pk and col.sql_type == "uuid":
             expr, why = "key_uuid()", "primary key: UUIDv5 of the row's logical key"
         elif col.name in pk and col.sql_type in _KEY_BITS:
