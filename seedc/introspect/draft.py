@@ -290,24 +290,25 @@ def _entity(table: Table, tenant: Table, scoped: dict[str, str], names: dict[str
     for fk in table.foreign_keys:
         if fk.target == tenant.qualified or fk.target in before:
             continue
-        cols = ", ".join(f"{table.qualified}.{c}" for c in fk.columns)
+        named = ", ".join(f"{table.qualified}.{c}" for c in fk.columns)
         if not _nullable(table, fk.columns):
             what = "itself" if fk.target == table.qualified else f"{fk.target}, not seeded " \
                 "before it"
-            raise DraftError(f"{cols}: NOT NULL foreign key to {what}; decide how to fill it")
+            raise DraftError(f"{named}: NOT NULL foreign key to {what}; decide how to fill it")
         why = ("self-reference" if fk.target == table.qualified else
                f"FK to {fk.target}, seeded later or not at all")
-        for col in fk.columns:
-            left_null[col] = why + ": left NULL (decide whether to link rows)"
+        for name in fk.columns:
+            left_null[name] = why + ": left NULL (decide whether to link rows)"
     parent_fk = next((fk for fk in fks if all(table.columns[c].not_null for c in fk.columns)),
                      fks[0] if fks else None)
     parent = names[parent_fk.target] if parent_fk else tenant.name
     entity = DraftEntity(table.name, table, tenant_col, parent, None)
     fk_cols = {c for fk in table.foreign_keys for c in fk.columns} - {tenant_col}
-    for cols in table.uniques:
-        if cols and set(cols) - {tenant_col} <= fk_cols and parent_fk is not None \
-                and set(parent_fk.columns) <= set(cols):
-            entity.notes.append(f"UNIQUE ({', '.join(cols)}) is made of foreign keys only: keep "
+    for unique_cols in table.uniques:
+        only_fks = set(unique_cols) - {tenant_col} <= fk_cols
+        if unique_cols and only_fks and parent_fk is not None \
+                and set(parent_fk.columns) <= set(unique_cols):
+            entity.notes.append(f"UNIQUE ({', '.join(unique_cols)}) is made of foreign keys only: keep "
                                 f"this entity's count at most {parent}'s (one row per parent)")
     fk_expr: dict[str, tuple[str, str]] = {}
     for fk in fks:
