@@ -308,8 +308,9 @@ def _entity(table: Table, tenant: Table, scoped: dict[str, str], names: dict[str
         only_fks = set(unique_cols) - {tenant_col} <= fk_cols
         if unique_cols and only_fks and parent_fk is not None \
                 and set(parent_fk.columns) <= set(unique_cols):
-            entity.notes.append(f"UNIQUE ({', '.join(unique_cols)}) is made of foreign keys only: keep "
-                                f"this entity's count at most {parent}'s (one row per parent)")
+            entity.notes.append(f"UNIQUE ({', '.join(unique_cols)}) is made of foreign keys "
+                                f"only: keep this entity's count at most {parent}'s "
+                                "(one row per parent)")
     fk_expr: dict[str, tuple[str, str]] = {}
     for fk in fks:
         target = names[fk.target]
