@@ -136,3 +136,32 @@ def test_not_null_self_reference_is_reported_with_its_column(target: Target) -> 
     assert result.code == 2
     assert "app.users.manager_id: NOT NULL foreign key to itself" in result.text
     assert not model.exists()
+
+
+def test_bytea_pii_column_is_drafted_encrypted_and_in_step(target: Target) -> None:
+    admin_execute(target.admin_dsn, "ALTER TABLE app.customers ADD COLUMN cpf_cifrado bytea")
+    admin_execute(target.admin_dsn, "ALTER TABLE app.users ADD COLUMN notes bytea")
+    model = target.tmp / "m.yaml"
+    result = run_cli_inprocess(["model", "init", "--dsn", target.admin_dsn, "-o", str(model)],
+                               target.tmp)
+    # a bytea column that does not look like PII has no generator: refused, naming it
+    assert result.code == 2
+    assert "app.users.notes: type bytea has no generator yet" in result.text
+    assert not model.exists()
+    admin_execute(target.admin_dsn, "ALTER TABLE app.users DROP COLUMN notes")
+    model_path, manifest_path = _init(target)
+    column = yaml.safe_load(model_path.read_text(encoding="utf-8"))[
+        "entities"]["customers"]["columns"]["cpf_cifrado"]
+    assert column == {"type": "text", "expr": "cpf()", "nullable": True, "encrypted": True}
+    check = run_cli_inprocess(["model", "check", str(model_path), "--dsn", target.admin_dsn],
+                              target.tmp)
+    assert check.code == 0, check.text
+    # and it applies through the database's encrypt_pii(): no clear CPF is stored
+    plan = compile_manifest(manifest_path)
+    report = target.apply(plan)
+    assert report.status == "succeeded", report.message
+    wrong = admin_execute(target.admin_dsn, "SELECT 1 FROM app.customers WHERE "
+                          "app.decrypt_pii(cpf_cifrado) !~ '^[0-9]{11}$' OR position("
+                          "convert_to(app.decrypt_pii(cpf_cifrado), 'UTF8') in cpf_cifrado) > 0")
+    assert wrong == 0
+    assert admin_execute(target.admin_dsn, "SELECT 1 FROM app.customers") == 10

@@ -35,6 +35,7 @@ class DraftColumn:
     expr: str
     why: str
     nullable: bool = False
+    encrypted: bool = False
 
 
 @dataclass
@@ -247,7 +248,8 @@ def draft_model(tables: dict[str, Table], tenant_table: str | None = None,
     chosen = [tenant, *(tables[q] for q in scoped)]
     for table in chosen:
         for column in table.columns.values():
-            if not column.generated and not SUPPORTED.match(column.sql_type):
+            if not column.generated and not SUPPORTED.match(column.sql_type) \
+                    and _encrypted_pii(column) is None:
                 raise DraftError(f"{table.qualified}.{column.name}: type {column.sql_type} has "
                                  "no generator yet; exclude the table or change the column")
     try:
@@ -342,10 +344,25 @@ def _entity(table: Table, tenant: Table, scoped: dict[str, str], names: dict[str
             expr, why = (f"key_int({_KEY_BITS[col.sql_type]})",
                          f"{col.sql_type} primary key: hashed from the row's logical key "
                          "(stable for drift and resume, never the database's sequence)")
+        elif (pii := _encrypted_pii(col)) is not None:
+            expr, why = pii[0], pii[1] + "; bytea: encrypted at rest (encrypted: true)"
+            entity.columns.append(DraftColumn(col.name, "text", expr, why, not col.not_null,
+                                              encrypted=True))
+            continue
         else:
             expr, why = _value_expr(col, col.name in unique, choices.get(col.name))
         entity.columns.append(DraftColumn(col.name, col.sql_type, expr, why, not col.not_null))
     return entity
+
+
+def _encrypted_pii(column: Column) -> tuple[str, str] | None:
+    """A bytea column named like PII: the PII generator, written through encrypt_pii()."""
+    if column.sql_type != "bytea":
+        return None
+    for pattern, expr, _minimum, why in _PII:
+        if pattern.search(column.name):
+            return expr, why + " (PII generator)"
+    return None
 
 
 def _parent_tenant_column(fk: object, scoped: dict[str, str]) -> str:
@@ -378,6 +395,7 @@ def render_model(draft: Draft, name: str) -> str:
         lines.append("    columns:")
         for col in entity.columns:
             extra = ", nullable: true" if col.nullable else ""
+            extra += ", encrypted: true" if col.encrypted else ""
             lines.append(f"      {col.name}: {{type: {_quote(col.sql_type)}, "
                          f"expr: {_quote(col.expr)}{extra}}}  # {col.why}")
     return "\n".join(lines) + "\n"
