@@ -165,3 +165,50 @@ def test_bytea_pii_column_is_drafted_encrypted_and_in_step(target: Target) -> No
                           "convert_to(app.decrypt_pii(cpf_cifrado), 'UTF8') in cpf_cifrado) > 0")
     assert wrong == 0
     assert admin_execute(target.admin_dsn, "SELECT 1 FROM app.customers") == 10
+
+
+_OTHER_SETTING = """
+DO $$
+DECLARE t text; key text;
+BEGIN
+    FOR t IN SELECT tablename FROM pg_policies WHERE schemaname = 'app' LOOP
+        key := CASE WHEN t = 'tenants' THEN 'id' ELSE 'tenant_id' END;
+        EXECUTE format('DROP POLICY tenant_isolation ON app.%I', t);
+        EXECUTE format('CREATE POLICY tenant_isolation ON app.%I USING (%I = nullif('
+                       'current_setting(''tenancy.current_org'', true), '''')::uuid) WITH CHECK '
+                       '(%I = nullif(current_setting(''tenancy.current_org'', true), '''')::uuid)',
+                       t, key, key);
+    END LOOP;
+END
+$$;
+"""
+
+
+def test_the_policies_setting_is_learned_and_used_by_apply(target: Target) -> None:
+    admin_execute(target.admin_dsn, _OTHER_SETTING)
+    model_path, manifest_path = _init(target)
+    assert yaml.safe_load(model_path.read_text(encoding="utf-8"))["rls"] == {
+        "setting": "tenancy.current_org"}
+    plan = compile_manifest(manifest_path)
+    assert plan["guards"]["schema"]["rls_setting"] == "tenancy.current_org"
+    report = target.apply(plan)
+    assert report.status == "succeeded", report.message
+    assert tenant_counts(target.admin_dsn, plan) == planned_counts(plan)
+    # drift reads back through the same setting: the applied data shows no drift
+    drift = run_cli_inprocess(["diff", str(target.plan_file(plan)), "--dsn", target.apply_dsn,
+                               "--env-file", str(target.env_file)], target.tmp)
+    assert drift.code == 0, drift.text
+
+
+def test_a_plan_without_the_setting_cannot_see_or_write_rows(target: Target) -> None:
+    """The counter-proof: with app.tenant_id only, forced RLS refuses every row."""
+    admin_execute(target.admin_dsn, _OTHER_SETTING)
+    model_path, manifest_path = _init(target)
+    text = model_path.read_text(encoding="utf-8")
+    model_path.write_text(text.replace("rls: {setting: tenancy.current_org}", ""),
+                          encoding="utf-8")
+    plan = compile_manifest(manifest_path)
+    assert "rls_setting" not in plan["guards"]["schema"]
+    error = target.apply_error(plan)
+    assert "row-level security" in str(error) + "\n".join(error.details)
+    assert admin_execute(target.admin_dsn, "SELECT 1 FROM app.tenants") == 0

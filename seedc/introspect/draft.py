@@ -382,7 +382,10 @@ def render_model(draft: Draft, name: str) -> str:
         lines.append(f"# skipped {skipped}")
     lines += ["apiVersion: seedc/v1", "kind: Model", "metadata:", f"  name: {name}",
               "  version: 1", "  description: Drafted from the database catalog.",
-              f"application_schemas: [{', '.join(draft.schemas)}]", "", "entities:"]
+              f"application_schemas: [{', '.join(draft.schemas)}]"]
+    if draft.rls_setting and draft.rls_setting != "app.tenant_id":
+        lines.append(f"rls: {{setting: {draft.rls_setting}}}  # read by the schema's policies")
+    lines += ["", "entities:"]
     for entity in draft.entities:
         lines.extend(f"  # {note}" for note in entity.notes)
         lines.append(f"  {entity.name}:")

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from seedc.runtime.abandoned import mark_abandoned
-from seedc.runtime.db import connect, set_tenant
+from seedc.runtime.db import connect, plan_rls_setting, set_tenant
 from seedc.runtime.lease import LeaseSettings, tenant_lease
 from seedc.runtime.purge import purge_tenant
 
@@ -25,11 +25,11 @@ def reset_tenant(plan: dict[str, Any], dsn: str, settings: LeaseSettings) -> dic
     run_id = str(uuid.uuid4())
     with connect(dsn, autocommit=True, application="seedc-reset") as control, \
             connect(dsn, application="seedc-reset") as work:
-        set_tenant(control, plan["tenant_id"], local=False)
+        set_tenant(control, plan["tenant_id"], local=False, setting=plan_rls_setting(plan))
         mark_abandoned(control, plan["environment"])  # runs that died stay visible (issue 10)
         with tenant_lease(control, dsn, plan["tenant_id"], plan["environment"], run_id,
                           settings), work.transaction():
-            set_tenant(work, plan["tenant_id"], local=True)
+            set_tenant(work, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
             deleted = purge_tenant(work, plan, dry_run=False)
             work.execute("DELETE FROM seedc.maintenance WHERE tenant_id = %s AND "
                          "environment = %s", (plan["tenant_id"], plan["environment"]))
