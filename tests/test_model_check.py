@@ -109,3 +109,14 @@ def test_apply_refusal_on_a_widened_column_points_to_model_check(target: Target)
     assert error.exit_code == 3
     assert "seedc model check" in "\n".join(error.details)
     assert tenant_counts(target.admin_dsn, plan) == zero_counts(plan)
+
+
+def test_policies_reading_another_setting_are_found(target: Target) -> None:
+    admin_execute(target.admin_dsn,
+                  "DROP POLICY tenant_isolation ON app.users; "
+                  "CREATE POLICY tenant_isolation ON app.users USING (tenant_id = nullif("
+                  "current_setting('tenancy.current_org', true), '')::uuid)")
+    code, out = _check(target)
+    assert code == 1
+    assert ("[rls_setting_mismatch] app.users: no policy reads "
+            "current_setting('app.tenant_id')") in out

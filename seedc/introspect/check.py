@@ -17,7 +17,8 @@ __all__ = ["Finding", "check_model", "column_differences"]
 @dataclass(frozen=True)
 class Finding:
     """One difference. kind: missing_table, extra_table, missing_column, extra_column,
-    required_column, type_mismatch, nullability_mismatch, rls_disabled or rls_not_forced."""
+    required_column, type_mismatch, nullability_mismatch, rls_setting_mismatch, rls_disabled
+    or rls_not_forced."""
 
     kind: str
     table: str
@@ -92,6 +93,11 @@ def check_model(model: ModelSpec, tables: dict[str, Table]) -> list[Finding]:
                 out.append(Finding("nullability_mismatch", q, col.name,
                                    f"{q}.{col.name}: the database column is {say}, the model "
                                    f"says {'nullable' if col.nullable else 'NOT NULL'}"))
+        wanted = f"current_setting('{model.rls_setting}'"
+        if table.policies and not any(wanted in policy for policy in table.policies):
+            out.append(Finding("rls_setting_mismatch", q, None,
+                               f"{q}: no policy reads current_setting('{model.rls_setting}'), "
+                               "the setting the model gives (rls.setting)"))
         if not table.rls_enabled:
             out.append(Finding("rls_disabled", q, None,
                                f"{q}: row-level security is disabled (every seeded table must "
