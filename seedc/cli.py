@@ -781,6 +781,10 @@ def _register_finance() -> None:
 
 _register_finance()
 
+from seedc.cli_model import model_group  # noqa: E402  (issue 16: bring your own schema)
+
+cli.add_command(model_group)
+
 
 # issue 14 (lifecycle): TTL purge, post-deploy verification, unsent evidence
 from seedc.cli_lifecycle import (  # noqa: E402  (registered after the groups exist)

@@ -16,7 +16,7 @@ from typing import Any
 
 from seedc import __version__
 from seedc.compiler.manifest import Manifest
-from seedc.compiler.model import EntitySpec, ModelSpec
+from seedc.compiler.model import DEFAULT_RLS_SETTING, EntitySpec, ModelSpec
 from seedc.compiler.sql_render import batch_sql, entity_sql
 from seedc.finance.routines import load_routine as load_official
 from seedc.plan.canonical import canonical_bytes, plan_hash, sha256_hex
@@ -227,6 +227,8 @@ def build_plan(
             "schema": {
                 "migrations_head": manifest.schema_.migrations_head,
                 "fingerprint": schema_fingerprint(model),
+                **({"rls_setting": model.rls_setting}
+                   if model.rls_setting != DEFAULT_RLS_SETTING else {}),
             },
         },
         "program": program,
@@ -238,7 +240,8 @@ def build_plan(
     batches: list[dict[str, Any]] = []
     totals = {name: [0, 0] for name in order}  # rows, bytes
     parts = dict.fromkeys(order, 0)
-    sql = {name: batch_sql(model.entities[name], model.entities[name].tenant_column)
+    sql = {name: batch_sql(model.entities[name], model.entities[name].tenant_column,
+                           model.rls_setting)
            for name in order}
     previous = chain_seed(plan)
     for name, start, stop in batch_schedule(manifest, model, order, runtime_program):
@@ -279,7 +282,7 @@ def build_plan(
         "columns": [c.name for c in entity.stored],
         "encrypted": [c.name for c in entity.stored if c.encrypted],
         "pii": _pii_columns(entity),
-        "sql": entity_sql(entity, entity.tenant_column),
+        "sql": entity_sql(entity, entity.tenant_column, model.rls_setting),
         "rows": totals[name][0],
     } for name, entity in ((n, model.entities[n]) for n in order)]
     rows = sum(t["rows"] for t in tables.values())

@@ -20,6 +20,8 @@ __all__ = ["ColumnSpec", "EntitySpec", "ModelSpec", "check_identifier", "parse_m
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 RESERVED_COLUMNS = frozenset({"parent", "row", "tenant"})
 DEFAULT_SCHEMAS = ("app",)
+#: The session setting the application's RLS policies read (issue 16: a model may name another).
+DEFAULT_RLS_SETTING = "app.tenant_id"
 # Never application data: seedc's control schema and PostgreSQL's catalogs (issue 9).
 SYSTEM_SCHEMAS = frozenset({"seedc", "information_schema"})
 
@@ -83,6 +85,7 @@ class ModelSpec:
     version: int
     entities: dict[str, EntitySpec]
     official_routine: str | None = None
+    rls_setting: str = DEFAULT_RLS_SETTING
 
 
 def _lower(
@@ -118,7 +121,9 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
             problems.at(source, ("finance", "official_routine"),
                         f"cannot load {routine!r}: {exc}")
             return None
-    return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities, routine)
+    setting = data.get("rls", {}).get("setting", DEFAULT_RLS_SETTING)
+    return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities, routine,
+                     setting)
 
 
 def _application_schemas(source: Source, problems: Problems) -> frozenset[str]:

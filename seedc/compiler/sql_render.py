@@ -7,11 +7,13 @@ bound parameter and rows stream through COPY.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from seedc.compiler.model import DEFAULT_RLS_SETTING as DEFAULT_SETTING
 from seedc.compiler.model import EntitySpec, check_identifier
 from seedc.program.cells import parse_sql_type
 
@@ -38,6 +40,7 @@ def _env() -> Environment:
         keep_trailing_newline=False,
     )
     env.filters["ident"] = quote_ident
+    env.filters["literal"] = quote_setting
     return env
 
 
@@ -58,8 +61,20 @@ def _stage_type(sql_type: str) -> str:
     return base
 
 
-def _context(entity: EntitySpec, tenant_column: str) -> dict[str, Any]:
+#: A custom PostgreSQL setting: `prefix.name` (the only form policies can read, issue 16).
+SETTING = re.compile(r"[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}")
+
+
+def quote_setting(name: str) -> str:
+    """A validated setting name as a SQL string literal (never user text spliced)."""
+    if not SETTING.fullmatch(name):
+        raise UnsafeIdentifier(f"unsafe setting name {name!r}")
+    return f"'{name}'"
+
+
+def _context(entity: EntitySpec, tenant_column: str, rls_setting: str) -> dict[str, Any]:
     return {
+        "rls_setting": rls_setting,
         "schema": entity.schema,
         "table": entity.table,
         "columns": [c.name for c in entity.stored],
@@ -70,13 +85,15 @@ def _context(entity: EntitySpec, tenant_column: str) -> dict[str, Any]:
     }
 
 
-def batch_sql(entity: EntitySpec, tenant_column: str) -> dict[str, str]:
+def batch_sql(entity: EntitySpec, tenant_column: str,
+              rls_setting: str = DEFAULT_SETTING) -> dict[str, str]:
     """The statements one batch runs, by name: context, stage, clear, copy, insert."""
-    return _statements(_env().get_template("batch.sql.j2").render(**_context(entity,
-                                                                              tenant_column)))
+    return _statements(_env().get_template("batch.sql.j2").render(
+        **_context(entity, tenant_column, rls_setting)))
 
 
-def entity_sql(entity: EntitySpec, tenant_column: str) -> dict[str, str]:
+def entity_sql(entity: EntitySpec, tenant_column: str,
+               rls_setting: str = DEFAULT_SETTING) -> dict[str, str]:
     """The statements per entity: purge and read (verification and drift)."""
-    return _statements(_env().get_template("entity.sql.j2").render(**_context(entity,
-                                                                               tenant_column)))
+    return _statements(_env().get_template("entity.sql.j2").render(
+        **_context(entity, tenant_column, rls_setting)))

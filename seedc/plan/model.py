@@ -132,6 +132,9 @@ class RateLimit(_Frozen):
 class SchemaGuard(_Frozen):
     migrations_head: str
     fingerprint: Sha256
+    #: The setting the application's RLS policies read, when not app.tenant_id (issue 16).
+    rls_setting: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")] \
+        | None = None
 
 
 class Guards(_Frozen):

@@ -7,12 +7,13 @@ whatever was imported before, and a name declared by two modules is an error at 
 
 from __future__ import annotations
 
-from seedc.program.generators import core, finance, people
+from seedc.program.generators import core, finance, people, structured
 from seedc.program.generators.common import Generator, GeneratorSet
 
 __all__ = ["FUNCTIONS", "MODULES", "SIGNATURES"]
 
-MODULES: tuple[GeneratorSet, ...] = (core.GENERATORS, people.GENERATORS, finance.GENERATORS)
+MODULES: tuple[GeneratorSet, ...] = (core.GENERATORS, people.GENERATORS, finance.GENERATORS,
+                                     structured.GENERATORS)
 
 
 def _merge() -> tuple[dict[str, Generator], dict[str, tuple[int, int, frozenset[str], str]]]:

@@ -27,7 +27,7 @@ from seedc.rules import rule_name
 from seedc.runtime.abandoned import mark_abandoned
 from seedc.runtime.access import access_check
 from seedc.runtime.datasets import record_dataset
-from seedc.runtime.db import connect, set_tenant
+from seedc.runtime.db import connect, plan_rls_setting, set_tenant
 from seedc.runtime.incremental import change_base
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.lease import (
@@ -360,7 +360,7 @@ def _verify(conn: psycopg.Connection, plan: dict[str, Any],
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
     try:
         with _step("verification", conn), snapshot:
-            set_tenant(conn, plan["tenant_id"], local=True)
+            set_tenant(conn, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
             problems = compare(expected, database_digests(conn, plan))
     finally:
         if not in_transaction and not conn.broken:
@@ -672,8 +672,9 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
     _refuse_failed(report.checks)
     _warn_unindexed_foreign_keys(control, plan, audit)
     assert key is not None
-    set_tenant(control, plan["tenant_id"], local=False)
-    set_tenant(work, plan["tenant_id"], local=False)  # RLS on seedc.leases for the lease proof
+    set_tenant(control, plan["tenant_id"], local=False, setting=plan_rls_setting(plan))
+    # RLS on seedc.leases for the lease proof
+    set_tenant(work, plan["tenant_id"], local=False, setting=plan_rls_setting(plan))
     work.commit()
     settings = options.lease
     with cluster_slot(control, plan["environment"], plan["tenant"], report.run_id, settings), \
@@ -710,7 +711,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                 checkpoints = {}
             else:
                 with _step("drift check", work), work.transaction():
-                    set_tenant(work, plan["tenant_id"], local=True)
+                    set_tenant(work, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
                     refuse_drift(compare(expected_digests(plan, checkpoints),
                                          database_digests(work, plan)))
             with _step("plan store", work), work.transaction():

@@ -57,6 +57,7 @@ def purge_spec(plan: dict[str, Any]) -> dict[str, Any]:
         "mode": plan["mode"],
         "isolated_dev": bool(guards.get("isolated_dev")),
         "pipeline_role": guards.get("pipeline_role"),  # who may purge it (issue 15)
+        "rls_setting": (guards.get("schema") or {}).get("rls_setting"),  # issue 16
         "timeouts": dict(guards["timeouts"]),
         "window": dict(guards["window"]),
         "ttl": guards.get("ttl"),
@@ -107,4 +108,5 @@ def purge_plan(conn: psycopg.Connection, spec: dict[str, Any]) -> dict[str, Any]
             "mode": spec["mode"], "entities": entities,
             "guards": {"timeouts": spec["timeouts"], "window": spec["window"],
                        "ttl": spec.get("ttl"), "isolated_dev": spec.get("isolated_dev", False),
-                       "pipeline_role": spec.get("pipeline_role")}}
+                       "pipeline_role": spec.get("pipeline_role"),
+                       "schema": {"rls_setting": spec.get("rls_setting")}}}

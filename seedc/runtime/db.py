@@ -8,6 +8,8 @@ statement and lock timeout, so no step of a run can wait unboundedly (issue 10, 
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg import sql
 
@@ -55,7 +57,19 @@ def set_timeouts(conn: psycopg.Connection, statement_ms: int, lock_ms: int) -> N
         conn.commit()
 
 
-def set_tenant(conn: psycopg.Connection, tenant_id: str, *, local: bool) -> None:
-    """Tenant context for RLS: `app.tenant_id`, transaction-local or for the session."""
+def set_tenant(conn: psycopg.Connection, tenant_id: str, *, local: bool,
+               setting: str | None = None) -> None:
+    """Tenant context for RLS: `app.tenant_id` (seedc's own tables and the demo's policies),
+    transaction-local or for the session; plus the application's own setting when its
+    policies read another one (a plan's guards.schema.rls_setting, issue 16)."""
     conn.execute(sql.SQL("SELECT set_config('app.tenant_id', %s, {})").format(
         sql.Literal(local)), (tenant_id,))
+    if setting and setting != "app.tenant_id":
+        conn.execute(sql.SQL("SELECT set_config(%s, %s, {})").format(sql.Literal(local)),
+                     (setting, tenant_id))
+
+
+def plan_rls_setting(plan: dict[str, Any]) -> str | None:
+    """The application's RLS setting named by a plan, if not the default."""
+    setting = plan.get("guards", {}).get("schema", {}).get("rls_setting")
+    return str(setting) if setting else None

@@ -20,7 +20,7 @@ from seedc.errors import GuardRefused, RuntimeFailure
 from seedc.plan.diff import PII_MASK, ColumnChange, RowChange
 from seedc.plan.rows import NULL_CELL, unescape
 from seedc.program.evaluate import Program
-from seedc.runtime.db import set_tenant, set_timeouts
+from seedc.runtime.db import plan_rls_setting, set_tenant, set_timeouts
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.payload import build_payload
 from seedc.runtime.pii.domains import PiiResolver
@@ -159,7 +159,7 @@ def _diff(conn: psycopg.Connection, plan: dict[str, Any], keys: KeyProvider) -> 
         planned[batch["entity"]].update(_keyed(lines))
     out = []
     with conn.transaction():
-        set_tenant(conn, plan["tenant_id"], local=True)
+        set_tenant(conn, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
         for entity in plan["entities"]:
             found = _keyed(list(copy_lines(conn, entity["sql"]["read"])))
             want = planned[entity["name"]]

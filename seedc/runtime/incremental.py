@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from seedc.errors import GuardRefused
-from seedc.runtime.db import set_tenant
+from seedc.runtime.db import plan_rls_setting, set_tenant
 from seedc.runtime.delta import (
     Delta,
     DeltaStep,
@@ -259,7 +259,7 @@ def apply_change(ctx: ChangeContext) -> Delta:
     with outer:
         # never an implicit transaction: the steps below must commit one by one
         with work.transaction():
-            set_tenant(work, plan["tenant_id"], local=True)
+            set_tenant(work, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
             done = _done_steps(work, plan, old["plan_hash"])
             found, held = _read_database(work, _read_entities(old, plan),
                                          changed_entities(old, plan))
@@ -272,7 +272,7 @@ def apply_change(ctx: ChangeContext) -> Delta:
             raise GuardRefused(f"the change writes {delta.rows} rows, above budget.max_rows "
                                f"{max_rows}", rule="estimate within budget (sessions 7, 16)")
         with work.transaction():
-            set_tenant(work, plan["tenant_id"], local=True)
+            set_tenant(work, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
             store_plan(work, plan, ctx.run_id)
         ctx.audit_event("change", BASE_RULE, **delta.summary(), resumed_steps=len(done))
         with ctx.maintenance():

@@ -19,7 +19,7 @@ import psycopg
 
 from seedc.plan.diff_text import Line
 from seedc.program.evaluate import Program
-from seedc.runtime.db import set_tenant
+from seedc.runtime.db import plan_rls_setting, set_tenant
 from seedc.runtime.delta import breaking_changes, key_of, planned_lines
 from seedc.runtime.incremental import reseed_steps
 from seedc.runtime.keys import KeyProvider
@@ -93,7 +93,7 @@ def pending_change(conn: psycopg.Connection, plan: dict[str, Any],
     """The change from the tenant's stored plan to `plan`, and the drift; None when the tenant
     does not hold another stored plan (then the plain drift report applies)."""
     with conn.transaction():
-        set_tenant(conn, plan["tenant_id"], local=True)
+        set_tenant(conn, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
         held = held_plan_hash(conn, plan)
         old = load_plan(conn, plan["tenant_id"], plan["environment"], held) if held else None
     if old is None:
@@ -109,7 +109,7 @@ def pending_change(conn: psycopg.Connection, plan: dict[str, Any],
     old_names = {e["name"] for e in old["entities"]}
     out = []
     with conn.transaction():
-        set_tenant(conn, plan["tenant_id"], local=True)
+        set_tenant(conn, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
         for entity in plan["entities"]:
             name = entity["name"]
             want = _keyed(planned_lines(plan, new_program, new_resolver, name))

@@ -137,8 +137,22 @@ def check_fingerprint(conn: psycopg.Connection, plan: dict[str, Any]) -> tuple[b
     if got != expected:
         return False, (f"schema fingerprint {got} differs from the plan's {expected}: the target "
                        "tables changed (columns, types or nullability); update the model and "
-                       "recompile")
+                       "recompile" + _named_differences(conn, plan))
     return True, f"schema fingerprint {got}"
+
+
+def _named_differences(conn: psycopg.Connection, plan: dict[str, Any]) -> str:
+    """The columns behind a fingerprint mismatch, found as `seedc model check` finds them."""
+    from seedc.introspect.catalog import read_catalog
+    from seedc.introspect.check import column_differences
+
+    expected = {e["table"]: list(e["columns"]) for e in plan["entities"]}
+    tables = read_catalog(conn, sorted({t.partition(".")[0] for t in expected}))
+    found = column_differences(expected, tables)
+    if not found:
+        return ("; no column was added or dropped: a type, length or nullability changed "
+                "(`seedc model check MODEL --dsn ...` names it)")
+    return "; " + "; ".join(f.message for f in found[:10])
 
 
 def window_open(start: str, end: str, now: datetime) -> bool:

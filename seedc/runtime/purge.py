@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from seedc.runtime.db import set_tenant
+from seedc.runtime.db import plan_rls_setting, set_tenant
 
 __all__ = ["child_first", "purge_tenant"]
 
@@ -75,7 +75,7 @@ def purge_tenant(conn: psycopg.Connection, plan: dict[str, Any], *,
         conn.execute("SELECT set_config('statement_timeout', %s, true), "
                      "set_config('lock_timeout', %s, true)",
                      (str(timeouts["statement_ms"]), str(timeouts["lock_ms"])))
-        set_tenant(conn, plan["tenant_id"], local=True)
+        set_tenant(conn, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
         for entity in child_first(conn, plan):
             deleted[entity["table"]] = conn.execute(entity["sql"]["purge"]).rowcount
         if not dry_run:

@@ -17,7 +17,7 @@ from seedc.errors import GuardRefused
 from seedc.runtime.abandoned import mark_abandoned
 from seedc.runtime.access import require_pipeline_identity
 from seedc.runtime.datasets import forget_dataset
-from seedc.runtime.db import connect, set_tenant
+from seedc.runtime.db import connect, plan_rls_setting, set_tenant
 from seedc.runtime.lease import LeaseSettings, tenant_lease
 from seedc.runtime.purge import purge_tenant
 
@@ -44,11 +44,11 @@ def reset_tenant(plan: dict[str, Any], dsn: str, settings: LeaseSettings, keys: 
                  json.dumps({"plan_hash": plan["plan_hash"], "message": exc.message},
                             sort_keys=True)))
             raise
-        set_tenant(control, plan["tenant_id"], local=False)
+        set_tenant(control, plan["tenant_id"], local=False, setting=plan_rls_setting(plan))
         mark_abandoned(control, plan["environment"])  # runs that died stay visible (issue 10)
         with tenant_lease(control, dsn, plan["tenant_id"], plan["environment"], run_id,
                           settings), work.transaction():
-            set_tenant(work, plan["tenant_id"], local=True)
+            set_tenant(work, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
             deleted = purge_tenant(work, plan, dry_run=False)
             work.execute("DELETE FROM seedc.maintenance WHERE tenant_id = %s AND "
                          "environment = %s", (plan["tenant_id"], plan["environment"]))

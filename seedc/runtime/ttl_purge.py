@@ -28,7 +28,7 @@ from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
 from seedc.runtime.access import require_pipeline_identity
 from seedc.runtime.apply import EvidenceSink, evidence_factory
 from seedc.runtime.datasets import purge_plan
-from seedc.runtime.db import connect, set_tenant
+from seedc.runtime.db import connect, plan_rls_setting, set_tenant
 from seedc.runtime.lease import LeaseSettings, cluster_slot, tenant_lease
 from seedc.runtime.preflight import window_open
 from seedc.runtime.purge import purge_tenant
@@ -204,7 +204,8 @@ def _purge_one(dsn: str, control: psycopg.Connection, work: psycopg.Connection,
                 outcome.message = "reseeded or purged meanwhile; nothing to do"
                 return
             with work.transaction(force_rollback=options.dry_run):
-                set_tenant(work, outcome.tenant_id, local=True)
+                set_tenant(work, outcome.tenant_id, local=True,
+                           setting=plan_rls_setting(plan))
                 outcome.deleted = purge_tenant(work, plan, dry_run=options.dry_run)
                 if not options.dry_run:
                     work.execute("DELETE FROM seedc.datasets WHERE tenant_id = %s AND "

@@ -15,7 +15,7 @@ from typing import Any
 from psycopg import IsolationLevel
 
 from seedc.errors import GuardRefused
-from seedc.runtime.db import connect, set_tenant
+from seedc.runtime.db import connect, plan_rls_setting, set_tenant
 from seedc.runtime.drift import missing_tables
 from seedc.runtime.preflight import check_role
 from seedc.runtime.state import (
@@ -71,7 +71,7 @@ def verify_plan(plan: dict[str, Any], dsn: str) -> Verification:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         with conn.transaction():
-            set_tenant(conn, plan["tenant_id"], local=True)
+            set_tenant(conn, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
             checkpoints = load_checkpoints(conn, plan["tenant_id"], plan["environment"])
             divergent = check_checkpoints(plan, checkpoints)
             actual = database_digests(conn, plan)
