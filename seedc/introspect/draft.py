@@ -47,6 +47,7 @@ class DraftEntity:
     count: int | None
     columns: list[DraftColumn] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    pick: str | None = None  # how rows pick their parent, when not the default
 
 
 @dataclass
@@ -312,7 +313,10 @@ def _entity(table: Table, tenant: Table, scoped: dict[str, str], names: dict[str
                 and set(parent_fk.columns) <= set(unique_cols):
             entity.notes.append(f"UNIQUE ({', '.join(unique_cols)}) is made of foreign keys "
                                 f"only: keep this entity's count at most {parent}'s "
-                                "(one row per parent)")
+                                "(one row per parent); pick: round_robin gives each row "
+                                "its own parent (a change of the parent's count then moves "
+                                "references, see the growth-stability table)")
+            entity.pick = "round_robin"
     fk_expr: dict[str, tuple[str, str]] = {}
     for fk in fks:
         target = names[fk.target]
@@ -394,6 +398,8 @@ def render_model(draft: Draft, name: str) -> str:
             lines.append(f"    count: {entity.count}")
         if entity.parent:
             lines.append(f"    parent: {entity.parent}")
+        if entity.pick:
+            lines.append(f"    pick: {entity.pick}")
         lines.append(f"    tenant_column: {entity.tenant_column}")
         lines.append("    columns:")
         for col in entity.columns:
