@@ -8,6 +8,7 @@ one window per tenant/environment, may cross midnight (17); a canary run declare
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
@@ -88,6 +89,12 @@ class Canary(_Strict):
     tenants: list[str] | None = None
 
 
+class Sandbox(_Strict):
+    """Where this environment's integrations may go (sessions 8, 18)."""
+
+    sink_pattern: str
+
+
 class Timeout(_Strict):
     statement_ms: int
     lock_ms: int
@@ -118,6 +125,7 @@ class Manifest(_Strict):
     schema_: Schema
     flags: Flags
     canary: Canary
+    sandbox: Sandbox | None = None
     states: dict[str, dict[str, str]] = {}
     timeouts: Timeouts
 
@@ -177,6 +185,11 @@ def check_manifest(manifest: Manifest, source: Source, problems: Problems) -> No
     if manifest.metadata.isolated_dev and manifest.metadata.environment != "dev":
         problems.at(source, ("metadata", "isolated_dev"),
                     "only a dev environment can be marked isolated (session 1)")
+    if manifest.sandbox is not None:
+        try:
+            re.compile(manifest.sandbox.sink_pattern)
+        except re.error as exc:
+            problems.at(source, ("sandbox", "sink_pattern"), f"not a regular expression: {exc}")
     mode_ttl = getattr(manifest.ttl, manifest.mode)
     if manifest.mode in ("load", "dr") and mode_ttl is None:
         problems.at(source, ("ttl",), f"a {manifest.mode} manifest needs ttl.{manifest.mode} "

@@ -83,6 +83,8 @@ class ModelSpec:
     version: int
     entities: dict[str, EntitySpec]
     official_routine: str | None = None
+    #: The integration surface preflight checks against the sandbox (sessions 8, 18).
+    routing: dict[str, Any] | None = None
 
 
 def _lower(
@@ -108,6 +110,11 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
         if entity is not None:
             entities[name] = entity
     _check_references(source, entities, problems)
+    routing = data.get("routing")
+    for name in (routing or {}).get("topics", {}):
+        if name not in entities:
+            problems.at(source, ("routing", "topics", name),
+                        f"{clip(name)} is not an entity of this model")
     if len(problems.items) > before:
         return None
     routine = data.get("finance", {}).get("official_routine")
@@ -118,7 +125,8 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
             problems.at(source, ("finance", "official_routine"),
                         f"cannot load {routine!r}: {exc}")
             return None
-    return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities, routine)
+    return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities, routine,
+                     routing)
 
 
 def _application_schemas(source: Source, problems: Problems) -> frozenset[str]:

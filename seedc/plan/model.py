@@ -134,6 +134,28 @@ class SchemaGuard(_Frozen):
     fingerprint: Sha256
 
 
+class OutboxGuard(_Frozen):
+    table: str
+    marker_column: str
+
+
+class RoutesGuard(_Frozen):
+    table: str
+    tenant_column: str
+    topic_column: str
+    sink_column: str
+
+
+class RoutingGuard(_Frozen):
+    """Integrations stay in the sandbox (sessions 8, 18): the routes of `topics` must all
+    have a sink matching `sink_pattern`."""
+
+    outbox: OutboxGuard
+    routes: RoutesGuard
+    topics: tuple[str, ...]
+    sink_pattern: str
+
+
 class Guards(_Frozen):
     """What preflight checks before the first write."""
 
@@ -146,6 +168,7 @@ class Guards(_Frozen):
     ttl: str | None
     isolated_dev: bool
     schema_: SchemaGuard = Field(alias="schema")
+    routing: RoutingGuard | None = None
 
 
 class EntitySql(_Frozen):

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from seedc.plan.canonical import canonical_bytes, sha256_hex
+from seedc.runtime.sandbox import ROUTING_RULE, check_routing
 
 __all__ = ["CheckResult", "catalog_fingerprint", "run_preflight", "window_open"]
 
@@ -249,6 +250,7 @@ CHECKS: tuple[tuple[str, str, Check], ...] = (
     ("flags", "required feature flags explicitly on (session 11)", check_flags),
     ("canary", "a canary run declares its scope and stays in it (session 11)", check_canary),
     ("budget", "estimate within budget (sessions 7, 16)", check_budget),
+    ("routing", ROUTING_RULE, check_routing),
 )
 
 
