@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from seedc.rules import rule_name
 from seedc.runtime.sandbox import ROUTING_RULE, redact_sink
@@ -60,7 +61,8 @@ def _assert_refused(t: Target, plan: dict[str, Any], detail: str) -> str:
     assert t.checkpoints(plan) == []
     assert t.runs(plan) == [("refused", False, 0)]
     audited = _audited_routing(t, plan)
-    assert len(audited) == 1 and detail in audited[0], audited
+    assert len(audited) == 1, audited
+    assert detail in audited[0], audited
     return result.text
 
 
@@ -107,7 +109,8 @@ def test_an_outbox_without_its_sandbox_marker_is_refused(target: Target) -> None
 
 
 def test_unreadable_routes_are_refused(target: Target) -> None:
-    target.execute(f'REVOKE SELECT ON app.event_routes FROM "{target.role}"')
+    target.execute(sql.SQL("REVOKE SELECT ON app.event_routes FROM {}").format(
+        sql.Identifier(target.role)).as_string())
     _assert_refused(target, acme_plan(), "cannot read the routes in app.event_routes: "
                     "permission denied for table event_routes")
 

@@ -295,6 +295,9 @@ def build_plan(
     routing = routing_guard(manifest, model, tables)
     if routing is not None:
         plan["guards"]["routing"] = routing
+    if manifest.cache is not None:
+        plan["guards"]["cache"] = {"key_pattern": manifest.cache.key_pattern.replace(
+            "{tenant_id}", plan["tenant_id"]).replace("{tenant}", meta.tenant)}
     plan["info"] = info
     plan["plan_hash"] = plan_hash(plan)
     return plan

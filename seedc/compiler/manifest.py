@@ -95,6 +95,12 @@ class Sandbox(_Strict):
     sink_pattern: str
 
 
+class Cache(_Strict):
+    """The tenant's cache keys, deleted around the run (session 18)."""
+
+    key_pattern: str
+
+
 class Timeout(_Strict):
     statement_ms: int
     lock_ms: int
@@ -126,6 +132,7 @@ class Manifest(_Strict):
     flags: Flags
     canary: Canary
     sandbox: Sandbox | None = None
+    cache: Cache | None = None
     states: dict[str, dict[str, str]] = {}
     timeouts: Timeouts
 
@@ -190,6 +197,11 @@ def check_manifest(manifest: Manifest, source: Source, problems: Problems) -> No
             re.compile(manifest.sandbox.sink_pattern)
         except re.error as exc:
             problems.at(source, ("sandbox", "sink_pattern"), f"not a regular expression: {exc}")
+    if manifest.cache is not None and not any(
+            p in manifest.cache.key_pattern for p in ("{tenant_id}", "{tenant}")):
+        problems.at(source, ("cache", "key_pattern"),
+                    "the key pattern must contain {tenant_id} or {tenant}: seedc deletes only "
+                    "this tenant's keys, never a whole cache (session 18)")
     mode_ttl = getattr(manifest.ttl, manifest.mode)
     if manifest.mode in ("load", "dr") and mode_ttl is None:
         problems.at(source, ("ttl",), f"a {manifest.mode} manifest needs ttl.{manifest.mode} "

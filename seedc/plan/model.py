@@ -156,6 +156,12 @@ class RoutingGuard(_Frozen):
     sink_pattern: str
 
 
+class CacheGuard(_Frozen):
+    """The tenant's resolved cache key pattern (session 18)."""
+
+    key_pattern: str
+
+
 class Guards(_Frozen):
     """What preflight checks before the first write."""
 
@@ -169,6 +175,7 @@ class Guards(_Frozen):
     isolated_dev: bool
     schema_: SchemaGuard = Field(alias="schema")
     routing: RoutingGuard | None = None
+    cache: CacheGuard | None = None
 
 
 class EntitySql(_Frozen):

@@ -25,6 +25,7 @@ from psycopg import IsolationLevel, errors
 from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
 from seedc.rules import rule_name
 from seedc.runtime.abandoned import mark_abandoned
+from seedc.runtime.cache import invalidate_cache
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.lease import (
@@ -666,6 +667,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
         # the budget counts the run's own work (purge included, issue 10), not time queued
         # for a slot or lease
         work_started = options.clock()
+        invalidate_cache(plan, "before", options.dry_run, audit.event)
         with outer:
             if recreate:
                 with _step("purge", work):
@@ -689,6 +691,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
             with _maintenance(control, plan, report.run_id, options.dry_run):
                 _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
                          work_started, tel, began=recreate)
+        invalidate_cache(plan, "after", options.dry_run, audit.event)
         report.status = "succeeded"
         report.message = (f"dry run: would write {report.rows_written} rows (rolled back)"
                           if options.dry_run else f"wrote {report.rows_written} rows")

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from seedc.plan.canonical import canonical_bytes, sha256_hex
+from seedc.runtime.cache import CACHE_RULE, check_cache
 from seedc.runtime.sandbox import ROUTING_RULE, check_routing
 
 __all__ = ["CheckResult", "catalog_fingerprint", "run_preflight", "window_open"]
@@ -251,6 +252,7 @@ CHECKS: tuple[tuple[str, str, Check], ...] = (
     ("canary", "a canary run declares its scope and stays in it (session 11)", check_canary),
     ("budget", "estimate within budget (sessions 7, 16)", check_budget),
     ("routing", ROUTING_RULE, check_routing),
+    ("cache", CACHE_RULE, check_cache),
 )
 
 
