@@ -239,16 +239,20 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
     from seedc.runtime.db import connect
     from seedc.runtime.drift import diff_database
     from seedc.runtime.drift_render import render_drift_json, render_drift_lines
+    from seedc.runtime.dual_write import diverging_pairs_of
     from seedc.runtime.keys import key_provider_for
 
     plan = read_plan(old)
     with connect(_dsn(dsn)) as conn:
         report = diff_database(conn, plan, key_provider_for(env_file))
+        diverging = diverging_pairs_of(conn, plan)
     if as_json:
         click.echo(render_drift_json(report))
     else:
         echo_lines(render_drift_lines(report))
-    sys.exit(int(ExitCode.DIFFERENCES if report.drifted else ExitCode.OK))
+    for line in diverging:  # dual-read of expand/contract pairs (issue 15); on stderr
+        click.echo(f"pair diverges: {line}", err=True)
+    sys.exit(int(ExitCode.DIFFERENCES if report.drifted or diverging else ExitCode.OK))
 
 
 _LIBPQ_SERVER_VARS = ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE", "PGPORT")

@@ -280,6 +280,7 @@ def build_plan(
         "pii": _pii_columns(entity),
         "sql": entity_sql(entity, entity.tenant_column),
         "rows": totals[name][0],
+        **({"pairs": [{"old": o, "new": n} for o, n in entity.pairs]} if entity.pairs else {}),
     } for name, entity in ((n, model.entities[n]) for n in order)]
     rows = sum(t["rows"] for t in tables.values())
     size = sum(t["bytes"] for t in tables.values())

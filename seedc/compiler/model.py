@@ -59,6 +59,8 @@ class EntitySpec:
     happy_state: str | None
     tenant_column: str = "tenant_id"
     batch_size: int | None = None
+    #: (old, new) expand/contract column pairs written together (session 11).
+    pairs: tuple[tuple[str, str], ...] = ()
 
     @property
     def qualified_table(self) -> str:
@@ -166,6 +168,7 @@ def _parse_entity(
                     f"({listed}); seedc, pg_* and information_schema are never written, others "
                     "must be listed in application_schemas")
     columns: list[ColumnSpec] = []
+    pairs: list[tuple[str, str]] = []
     for column, spec in raw["columns"].items():
         path = (*base, "columns", column)
         if not check_identifier(column) or column in RESERVED_COLUMNS:
@@ -186,6 +189,10 @@ def _parse_entity(
             columns.append(ColumnSpec(column, "virtual" if virtual else spec["type"],
                                       bool(spec.get("nullable", False)),
                                       bool(spec.get("encrypted", False)), lowered, virtual))
+            pair = _expand_pair(source, path, column, spec, raw["columns"], problems)
+            if pair is not None:
+                columns.append(pair)
+                pairs.append((column, pair.name))
     expand = raw.get("expand")
     expand_count = None
     if expand is not None:
@@ -218,7 +225,33 @@ def _parse_entity(
         happy_state=states["happy"] if states else None,
         tenant_column=raw.get("tenant_column", "tenant_id"),
         batch_size=raw.get("batch_size"),
+        pairs=tuple(pairs),
     )
+
+
+def _expand_pair(source: Source, path: tuple[str, ...], old: str, spec: dict[str, Any],
+                 declared: dict[str, Any], problems: Problems) -> ColumnSpec | None:
+    """The new column of an expand/contract pair: written from the old one (`copy`)."""
+    expand = spec.get("expand")
+    if expand is None:
+        return None
+    new = expand["column"]
+    if spec.get("virtual") or spec.get("encrypted"):
+        problems.at(source, (*path, "expand"), "only a stored, unencrypted column can expand")
+        return None
+    if new in declared or new in RESERVED_COLUMNS or not check_identifier(new):
+        problems.at(source, (*path, "expand", "column"),
+                    f"{clip(new)} is already a column or not an allowed name")
+        return None
+    try:
+        parse_sql_type(expand["type"])
+    except ValueError as exc:
+        problems.at(source, (*path, "expand", "type"), str(exc))
+        return None
+    lowered = _lower(source, (*path, "expand"), f"row.{old}", problems)
+    if lowered is None:
+        return None
+    return ColumnSpec(new, expand["type"], bool(expand.get("nullable", True)), False, lowered)
 
 
 def _check_references(

@@ -183,6 +183,13 @@ class EntitySql(_Frozen):
     read: str
 
 
+class ColumnPair(_Frozen):
+    """An expand/contract pair written together and read back together (session 11)."""
+
+    old: str
+    new: str
+
+
 class Entity(_Frozen):
     name: str
     table: str
@@ -192,6 +199,7 @@ class Entity(_Frozen):
     pii: tuple[str, ...]
     sql: EntitySql
     rows: Count
+    pairs: tuple[ColumnPair, ...] = ()
 
 
 class BatchSql(_Frozen):

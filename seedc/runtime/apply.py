@@ -27,6 +27,7 @@ from seedc.rules import rule_name
 from seedc.runtime.abandoned import mark_abandoned
 from seedc.runtime.cache import invalidate_cache
 from seedc.runtime.db import connect, set_tenant
+from seedc.runtime.dual_write import refuse_diverging_pairs
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.lease import (
     Heartbeat,
@@ -678,6 +679,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
             else:
                 with _step("drift check", work), work.transaction():
                     set_tenant(work, plan["tenant_id"], local=True)
+                    refuse_diverging_pairs(work, plan)
                     refuse_drift(compare(expected_digests(plan, checkpoints),
                                          database_digests(work, plan)))
             done = [b for b in plan["batches"] if b["id"] in checkpoints]
