@@ -143,3 +143,46 @@ def test_invalid_routing_declarations_exit_2(
 def test_redaction_keeps_the_sink_recognisable() -> None:
     assert redact_sink("amqp://u:p@mq:5672/x") == "amqp://***@mq:5672/x"
     assert redact_sink("sandbox://events/tx") == "sandbox://events/tx"
+
+
+OUTBOX_ENTITY = '''
+  outbox_events:
+    table: app.outbox
+    parent: transactions
+    expand: {count: "1", max: 1}
+    columns:
+      id:         {type: uuid, expr: "key_uuid()"}
+      tenant_id:  {type: uuid, expr: "parent.tenant_id"}
+      topic:      {type: text, expr: "\\"transaction.created\\""}
+      payload:    {type: text, expr: "text(parent.id)"}
+      sandbox:    {type: boolean, expr: "MARKER"}
+      created_at: {type: timestamptz, expr: "ref_ts()"}
+'''
+
+
+def _with_outbox(marker: str) -> list[tuple[str, str]]:
+    anchor = "\n  loans:\n"
+    return [(anchor, OUTBOX_ENTITY.replace("MARKER", marker) + anchor)]
+
+
+def test_events_the_seed_writes_to_the_outbox_carry_the_sandbox_marker(
+        target: Target, tmp_path: Path) -> None:
+    from tests.runtime_support import compile_variant
+
+    plan = compile_variant(tmp_path / "outbox", model_edits=_with_outbox("true"))
+    assert target.apply(plan).status == "succeeded"
+    events = planned_counts(plan)["app.outbox"]
+    assert events == planned_counts(plan)["app.transactions"]
+    assert target.scalar("SELECT count(*) FROM app.outbox WHERE tenant_id = %s AND sandbox",
+                         (plan["tenant_id"],)) == events
+    assert target.scalar("SELECT count(*) FROM app.outbox WHERE NOT sandbox") == 0
+
+
+@pytest.mark.parametrize("marker", ["false", "parent.amount > 10"])
+def test_an_outbox_entity_without_a_literal_true_marker_exits_2(tmp_path: Path,
+                                                                marker: str) -> None:
+    path = variant(tmp_path, model_edits=_with_outbox(marker))
+    result = run_cli_inprocess(["compile", str(path)], cwd=tmp_path)
+    assert result.code == 2, result.text
+    assert ("outbox_events writes the outbox app.outbox: its sandbox marker sandbox must be "
+            "written as `true` (sessions 8, 18)") in result.err, result.err

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS app.outbox (
     id          uuid PRIMARY KEY,
     tenant_id   uuid NOT NULL,
     topic       text NOT NULL,
-    payload     jsonb NOT NULL,
+    payload     text NOT NULL,          -- a JSON document
     sandbox     boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL DEFAULT now()
 );

@@ -117,6 +117,8 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
         if name not in entities:
             problems.at(source, ("routing", "topics", name),
                         f"{clip(name)} is not an entity of this model")
+    if routing is not None:
+        _check_outbox_marker(source, data["entities"], entities, routing["outbox"], problems)
     if len(problems.items) > before:
         return None
     routine = data.get("finance", {}).get("official_routine")
@@ -129,6 +131,21 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
             return None
     return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities, routine,
                      routing)
+
+
+def _check_outbox_marker(source: Source, raw: dict[str, Any], entities: dict[str, EntitySpec],
+                         outbox: dict[str, str], problems: Problems) -> None:
+    """Events the seed writes to the outbox carry the sandbox marker, literally `true`
+    (sessions 8, 18): a consumer can always tell a seeded event from a real one."""
+    marker = outbox["marker_column"]
+    for name, entity in entities.items():
+        if entity.qualified_table != outbox["table"]:
+            continue
+        column = raw[name]["columns"].get(marker)
+        if column is None or column.get("virtual") or str(column.get("expr")).strip() != "true":
+            problems.at(source, ("entities", name, "columns"),
+                        f"{name} writes the outbox {outbox['table']}: its sandbox marker "
+                        f"{marker} must be written as `true` (sessions 8, 18)")
 
 
 def _application_schemas(source: Source, problems: Problems) -> frozenset[str]:
