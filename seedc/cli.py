@@ -241,6 +241,7 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
     from seedc.runtime.db import connect
     from seedc.runtime.drift import diff_database
     from seedc.runtime.drift_render import render_drift_json, render_drift_lines
+    from seedc.runtime.dual_write import diverging_pairs_of
     from seedc.runtime.keys import key_provider_for
     from seedc.runtime.pending import pending_change, render_pending_json, render_pending_lines
 
@@ -250,18 +251,21 @@ def diff_cmd(old: Path, new: Path | None, dsn: str | None, env_file: Path,
         change = pending_change(conn, plan, keys, str(old))  # it holds an earlier plan
         if change is None:
             report = diff_database(conn, plan, keys)
+        diverging = diverging_pairs_of(conn, plan)
+    for line in diverging:  # dual-read of expand/contract pairs (issue 15); on stderr
+        click.echo(f"pair diverges: {line}", err=True)
     if change is not None:
         if as_json:
             click.echo(render_pending_json(change))
         else:
             echo_lines(render_pending_lines(change))
-        sys.exit(int(ExitCode.DIFFERENCES if change.pending or change.drifted
+        sys.exit(int(ExitCode.DIFFERENCES if change.pending or change.drifted or diverging
                      else ExitCode.OK))
     if as_json:
         click.echo(render_drift_json(report))
     else:
         echo_lines(render_drift_lines(report))
-    sys.exit(int(ExitCode.DIFFERENCES if report.drifted else ExitCode.OK))
+    sys.exit(int(ExitCode.DIFFERENCES if report.drifted or diverging else ExitCode.OK))
 
 
 _LIBPQ_SERVER_VARS = ("PGHOST", "PGHOSTADDR", "PGSERVICE", "PGDATABASE", "PGPORT")

@@ -284,6 +284,7 @@ def build_plan(
         "pii": _pii_columns(entity),
         "sql": entity_sql(entity, entity.tenant_column, model.rls_setting),
         "rows": totals[name][0],
+        **({"pairs": [{"old": o, "new": n} for o, n in entity.pairs]} if entity.pairs else {}),
     } for name, entity in ((n, model.entities[n]) for n in order)]
     rows = sum(t["rows"] for t in tables.values())
     size = sum(t["bytes"] for t in tables.values())
@@ -296,9 +297,32 @@ def build_plan(
         "seconds": -(-rows // rate),
         "tables": tables,
     }
+    routing = routing_guard(manifest, model, tables)
+    if routing is not None:
+        plan["guards"]["routing"] = routing
+    if manifest.cache is not None:
+        plan["guards"]["cache"] = {"key_pattern": manifest.cache.key_pattern.replace(
+            "{tenant_id}", plan["tenant_id"]).replace("{tenant}", meta.tenant)}
     plan["info"] = info
     plan["plan_hash"] = plan_hash(plan)
     return plan
+
+
+def routing_guard(manifest: Manifest, model: ModelSpec,
+                  tables: dict[str, dict[str, int]]) -> dict[str, Any] | None:
+    """What preflight checks against the sandbox: the routes of the topics this plan's rows
+    trigger (entities with rows only), and the environment's sandbox sink pattern."""
+    if model.routing is None or manifest.sandbox is None:
+        return None
+    topics = sorted({topic for name, names in model.routing["topics"].items()
+                     if tables.get(model.entities[name].qualified_table, {}).get("rows")
+                     for topic in names})
+    return {
+        "outbox": dict(model.routing["outbox"]),
+        "routes": dict(model.routing["routes"]),
+        "topics": topics,
+        "sink_pattern": manifest.sandbox.sink_pattern,
+    }
 
 
 def _pii_columns(entity: EntitySpec) -> list[str]:

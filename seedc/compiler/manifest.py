@@ -8,6 +8,7 @@ one window per tenant/environment, may cross midnight (17); a canary run declare
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
@@ -88,6 +89,18 @@ class Canary(_Strict):
     tenants: list[str] | None = None
 
 
+class Sandbox(_Strict):
+    """Where this environment's integrations may go (sessions 8, 18)."""
+
+    sink_pattern: str
+
+
+class Cache(_Strict):
+    """The tenant's cache keys, deleted around the run (session 18)."""
+
+    key_pattern: str
+
+
 class Timeout(_Strict):
     statement_ms: int
     lock_ms: int
@@ -124,6 +137,8 @@ class Manifest(_Strict):
     schema_: Schema
     flags: Flags
     canary: Canary
+    sandbox: Sandbox | None = None
+    cache: Cache | None = None
     states: dict[str, dict[str, str]] = {}
     timeouts: Timeouts
     access: Access | None = None
@@ -184,6 +199,16 @@ def check_manifest(manifest: Manifest, source: Source, problems: Problems) -> No
     if manifest.metadata.isolated_dev and manifest.metadata.environment != "dev":
         problems.at(source, ("metadata", "isolated_dev"),
                     "only a dev environment can be marked isolated (session 1)")
+    if manifest.sandbox is not None:
+        try:
+            re.compile(manifest.sandbox.sink_pattern)
+        except re.error as exc:
+            problems.at(source, ("sandbox", "sink_pattern"), f"not a regular expression: {exc}")
+    if manifest.cache is not None and not any(
+            p in manifest.cache.key_pattern for p in ("{tenant_id}", "{tenant}")):
+        problems.at(source, ("cache", "key_pattern"),
+                    "the key pattern must contain {tenant_id} or {tenant}: seedc deletes only "
+                    "this tenant's keys, never a whole cache (session 18)")
     mode_ttl = getattr(manifest.ttl, manifest.mode)
     if manifest.mode in ("load", "dr") and mode_ttl is None:
         problems.at(source, ("ttl",), f"a {manifest.mode} manifest needs ttl.{manifest.mode} "

@@ -61,6 +61,8 @@ class EntitySpec:
     happy_state: str | None
     tenant_column: str = "tenant_id"
     batch_size: int | None = None
+    #: (old, new) expand/contract column pairs written together (session 11).
+    pairs: tuple[tuple[str, str], ...] = ()
 
     @property
     def qualified_table(self) -> str:
@@ -86,6 +88,8 @@ class ModelSpec:
     entities: dict[str, EntitySpec]
     official_routine: str | None = None
     rls_setting: str = DEFAULT_RLS_SETTING
+    #: The integration surface preflight checks against the sandbox (sessions 8, 18).
+    routing: dict[str, Any] | None = None
 
 
 def _lower(
@@ -111,6 +115,13 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
         if entity is not None:
             entities[name] = entity
     _check_references(source, entities, problems)
+    routing = data.get("routing")
+    for name in (routing or {}).get("topics", {}):
+        if name not in entities:
+            problems.at(source, ("routing", "topics", name),
+                        f"{clip(name)} is not an entity of this model")
+    if routing is not None:
+        _check_outbox_marker(source, data["entities"], entities, routing["outbox"], problems)
     if len(problems.items) > before:
         return None
     routine = data.get("finance", {}).get("official_routine")
@@ -123,7 +134,22 @@ def parse_model(source: Source, problems: Problems) -> ModelSpec | None:
             return None
     setting = data.get("rls", {}).get("setting", DEFAULT_RLS_SETTING)
     return ModelSpec(data["metadata"]["name"], data["metadata"]["version"], entities, routine,
-                     setting)
+                     setting, routing)
+
+
+def _check_outbox_marker(source: Source, raw: dict[str, Any], entities: dict[str, EntitySpec],
+                         outbox: dict[str, str], problems: Problems) -> None:
+    """Events the seed writes to the outbox carry the sandbox marker, literally `true`
+    (sessions 8, 18): a consumer can always tell a seeded event from a real one."""
+    marker = outbox["marker_column"]
+    for name, entity in entities.items():
+        if entity.qualified_table != outbox["table"]:
+            continue
+        column = raw[name]["columns"].get(marker)
+        if column is None or column.get("virtual") or str(column.get("expr")).strip() != "true":
+            problems.at(source, ("entities", name, "columns"),
+                        f"{name} writes the outbox {outbox['table']}: its sandbox marker "
+                        f"{marker} must be written as `true` (sessions 8, 18)")
 
 
 def _application_schemas(source: Source, problems: Problems) -> frozenset[str]:
@@ -163,6 +189,7 @@ def _parse_entity(
                     f"({listed}); seedc, pg_* and information_schema are never written, others "
                     "must be listed in application_schemas")
     columns: list[ColumnSpec] = []
+    pairs: list[tuple[str, str]] = []
     for column, spec in raw["columns"].items():
         path = (*base, "columns", column)
         if not check_identifier(column) or column in RESERVED_COLUMNS:
@@ -183,6 +210,10 @@ def _parse_entity(
             columns.append(ColumnSpec(column, "virtual" if virtual else spec["type"],
                                       bool(spec.get("nullable", False)),
                                       bool(spec.get("encrypted", False)), lowered, virtual))
+            pair = _expand_pair(source, path, column, spec, raw["columns"], problems)
+            if pair is not None:
+                columns.append(pair)
+                pairs.append((column, pair.name))
     expand = raw.get("expand")
     expand_count = None
     if expand is not None:
@@ -215,7 +246,33 @@ def _parse_entity(
         happy_state=states["happy"] if states else None,
         tenant_column=raw.get("tenant_column", "tenant_id"),
         batch_size=raw.get("batch_size"),
+        pairs=tuple(pairs),
     )
+
+
+def _expand_pair(source: Source, path: tuple[str, ...], old: str, spec: dict[str, Any],
+                 declared: dict[str, Any], problems: Problems) -> ColumnSpec | None:
+    """The new column of an expand/contract pair: written from the old one (`copy`)."""
+    expand = spec.get("expand")
+    if expand is None:
+        return None
+    new = expand["column"]
+    if spec.get("virtual") or spec.get("encrypted"):
+        problems.at(source, (*path, "expand"), "only a stored, unencrypted column can expand")
+        return None
+    if new in declared or new in RESERVED_COLUMNS or not check_identifier(new):
+        problems.at(source, (*path, "expand", "column"),
+                    f"{clip(new)} is already a column or not an allowed name")
+        return None
+    try:
+        parse_sql_type(expand["type"])
+    except ValueError as exc:
+        problems.at(source, (*path, "expand", "type"), str(exc))
+        return None
+    lowered = _lower(source, (*path, "expand"), f"row.{old}", problems)
+    if lowered is None:
+        return None
+    return ColumnSpec(new, expand["type"], bool(expand.get("nullable", True)), False, lowered)
 
 
 def _check_references(

@@ -113,6 +113,10 @@ def _check_against_model(
             if state not in entity.states:
                 problems.at(source, ("states", name, state),
                             f"unknown state {state!r} (allowed: {', '.join(entity.states)})")
+    if model.routing is not None and manifest.sandbox is None:
+        problems.at(source, ("model",), "the model declares routing (outbox and routes): the "
+                    "manifest must say what a sandbox sink is (sandbox.sink_pattern, "
+                    "sessions 8, 18)")
 
 
 def compile_manifest(manifest_path: Path) -> dict[str, Any]:

@@ -137,6 +137,34 @@ class SchemaGuard(_Frozen):
         | None = None
 
 
+class OutboxGuard(_Frozen):
+    table: str
+    marker_column: str
+
+
+class RoutesGuard(_Frozen):
+    table: str
+    tenant_column: str
+    topic_column: str
+    sink_column: str
+
+
+class RoutingGuard(_Frozen):
+    """Integrations stay in the sandbox (sessions 8, 18): the routes of `topics` must all
+    have a sink matching `sink_pattern`."""
+
+    outbox: OutboxGuard
+    routes: RoutesGuard
+    topics: tuple[str, ...]
+    sink_pattern: str
+
+
+class CacheGuard(_Frozen):
+    """The tenant's resolved cache key pattern (session 18)."""
+
+    key_pattern: str
+
+
 class Guards(_Frozen):
     """What preflight checks before the first write."""
 
@@ -151,11 +179,20 @@ class Guards(_Frozen):
     # the database role of the pipeline (issue 15); absent: refused outside isolated dev
     pipeline_role: str | None = None
     schema_: SchemaGuard = Field(alias="schema")
+    routing: RoutingGuard | None = None
+    cache: CacheGuard | None = None
 
 
 class EntitySql(_Frozen):
     purge: str
     read: str
+
+
+class ColumnPair(_Frozen):
+    """An expand/contract pair written together and read back together (session 11)."""
+
+    old: str
+    new: str
 
 
 class Entity(_Frozen):
@@ -167,6 +204,7 @@ class Entity(_Frozen):
     pii: tuple[str, ...]
     sql: EntitySql
     rows: Count
+    pairs: tuple[ColumnPair, ...] = ()
 
 
 class BatchSql(_Frozen):

@@ -26,8 +26,10 @@ from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
 from seedc.rules import rule_name
 from seedc.runtime.abandoned import mark_abandoned
 from seedc.runtime.access import access_check
+from seedc.runtime.cache import invalidate_cache
 from seedc.runtime.datasets import record_dataset
 from seedc.runtime.db import connect, plan_rls_setting, set_tenant
+from seedc.runtime.dual_write import refuse_diverging_pairs
 from seedc.runtime.incremental import change_base
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.lease import (
@@ -702,6 +704,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
         # the budget counts the run's own work (purge included, issue 10), not time queued
         # for a slot or lease
         work_started = options.clock()
+        invalidate_cache(plan, "before", options.dry_run, audit.event)
         with outer:
             if recreate:
                 with _step("purge", work):
@@ -712,6 +715,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
             else:
                 with _step("drift check", work), work.transaction():
                     set_tenant(work, plan["tenant_id"], local=True, setting=plan_rls_setting(plan))
+                    refuse_diverging_pairs(work, plan)
                     refuse_drift(compare(expected_digests(plan, checkpoints),
                                          database_digests(work, plan)))
             with _step("plan store", work), work.transaction():
@@ -728,6 +732,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
             with _maintenance(control, plan, report.run_id, options.dry_run):
                 _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
                          work_started, tel, began=recreate)
+        invalidate_cache(plan, "after", options.dry_run, audit.event)
         report.status = "succeeded"
         report.message = (f"dry run: would write {report.rows_written} rows (rolled back)"
                           if options.dry_run else f"wrote {report.rows_written} rows")

@@ -15,6 +15,8 @@ from typing import Any
 import psycopg
 
 from seedc.plan.canonical import canonical_bytes, sha256_hex
+from seedc.runtime.cache import CACHE_RULE, check_cache
+from seedc.runtime.sandbox import ROUTING_RULE, check_routing
 
 __all__ = ["CheckResult", "catalog_fingerprint", "run_preflight", "window_open"]
 
@@ -263,6 +265,8 @@ CHECKS: tuple[tuple[str, str, Check], ...] = (
     ("flags", "required feature flags explicitly on (session 11)", check_flags),
     ("canary", "a canary run declares its scope and stays in it (session 11)", check_canary),
     ("budget", "estimate within budget (sessions 7, 16)", check_budget),
+    ("routing", ROUTING_RULE, check_routing),
+    ("cache", CACHE_RULE, check_cache),
 )
 
 
