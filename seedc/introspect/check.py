@@ -68,9 +68,12 @@ def check_model(model: ModelSpec, tables: dict[str, Table]) -> list[Finding]:
     # the tenant table's own key (id) says nothing: scoped tables are known by their column
     tenant_columns = {e.tenant_column for e in model.entities.values() if e.parent}
     schemas = {e.schema for e in model.entities.values()}
+    # the application's integration surface (outbox, routes) is declared, not seeded
+    declared = {t["table"] for t in (model.routing or {}).values()
+                if isinstance(t, dict) and "table" in t}
     for qualified, table in sorted(tables.items()):
-        if qualified not in expected and table.schema in schemas \
-                and tenant_columns & set(table.columns):
+        if qualified not in expected and qualified not in declared and table.schema in schemas \
+                and table.rls_enabled and tenant_columns & set(table.columns):
             out.append(Finding("extra_table", qualified, None,
                                f"{qualified}: a tenant-scoped table the model does not seed"))
     for entity in sorted(model.entities.values(), key=lambda e: e.qualified_table):

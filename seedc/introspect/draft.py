@@ -244,6 +244,9 @@ def draft_model(tables: dict[str, Table], tenant_table: str | None = None,
         elif found is None:
             skipped.append(f"{table.qualified}: no tenant column (FK to {tenant.qualified} or "
                            f"one of {', '.join(TENANT_NAMES)})")
+        elif not table.rls_enabled:
+            skipped.append(f"{table.qualified}: row-level security is off, so it is not tenant "
+                           "data seedc may write (configuration, e.g. routes; session 4)")
         else:
             scoped[table.qualified] = found
     chosen = [tenant, *(tables[q] for q in scoped)]
