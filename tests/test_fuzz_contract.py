@@ -451,8 +451,13 @@ def write_case(case: Case, folder: Path) -> None:
 def declared_types(model: dict[str, Any], entity: str) -> dict[str, str]:
     """Column -> declared SQL type, read from the (mutated) model document itself."""
     columns = model["entities"][entity]["columns"]
-    return {name: str(col["type"]) for name, col in columns.items()
-            if isinstance(col, dict) and "type" in col}
+    types = {name: str(col["type"]) for name, col in columns.items()
+             if isinstance(col, dict) and "type" in col}
+    for col in columns.values():  # the new column of an expand/contract pair (issue 15)
+        expand = col.get("expand") if isinstance(col, dict) else None
+        if isinstance(expand, dict) and "column" in expand and "type" in expand:
+            types[str(expand["column"])] = str(expand["type"])
+    return types
 
 
 def _cell(value: Any) -> str | None:

@@ -105,6 +105,13 @@ def grant_apply_role(conn: psycopg.Connection, role: str, app_schema: str = "app
                          .format(app, r))
             conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {}.schema_migrations, "
                                  "{}.feature_flags FROM {}").format(app, app, r))
+            # the routes that decide where events go are read-only to seedc: a seed can never
+            # route itself out of the sandbox (issue 15; sessions 8, 18)
+            routes = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                                  (f"{app_schema}.event_routes",)).fetchone()
+            if routes and routes[0]:
+                conn.execute(sql.SQL("REVOKE INSERT, UPDATE, DELETE ON {}.event_routes FROM {}")
+                             .format(app, r))
             conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {} TO {}")
                          .format(app, r))
         database = conn.execute("SELECT current_database()").fetchone()
