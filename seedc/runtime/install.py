@@ -33,6 +33,9 @@ _GRANTS = {
     "delta_checkpoints": "SELECT, INSERT, DELETE",
     "datasets": "SELECT, INSERT, UPDATE, DELETE",  # issue 14: TTL purge
     "evidence_chain": "SELECT, INSERT, UPDATE",  # issue 14: strict evidence chain
+    "work_items": "SELECT, INSERT, UPDATE",  # issue 13: parallel writers' work table
+    "work_workers": "SELECT, INSERT, UPDATE",  # issue 13: worker leases
+    "rate_ledger": "SELECT, INSERT",  # issue 13: the run's shared rate limit
 }
 
 
