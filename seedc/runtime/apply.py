@@ -91,6 +91,8 @@ class ApplyOptions:
     telemetry: Telemetry | None = None  # None: from the OTEL_* environment (off by default)
     clock: Callable[[], float] = time.monotonic  # the budget's clock (injectable in tests)
     plan_path: str | None = None  # the plan file as the user named it (for refusal hints)
+    writers: int = 1  # parallel batch writers (`--workers`, issue 13); 1 = the sequential path
+    worker_ttl_s: int = 15  # a writer's lease: its batch is reclaimable once this lapses
 
 
 @dataclass
@@ -201,7 +203,8 @@ def _backoff(plan: dict[str, Any], attempt: int) -> float:
 
 
 def _write_batch(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str, Any],
-                 payload: Payload, run_id: str, dry_run: bool, proof: LeaseProof | None) -> None:
+                 payload: Payload, run_id: str, dry_run: bool, proof: LeaseProof | None,
+                 extra: Callable[[psycopg.Connection], None] | None = None) -> None:
     """Rows and checkpoint of one batch, in one transaction (a savepoint in a dry run).
 
     Its first statement proves the run still holds the tenant lease (row locked FOR SHARE), so
@@ -238,6 +241,8 @@ def _write_batch(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str
                 raise RuntimeFailure(
                     f"batch {batch['id']}: its checkpoint already exists (written concurrently?)",
                     rule="checkpoint written with the data, exactly one row")
+            if extra is not None:  # the work table's claim, done with the batch (issue 13)
+                extra(conn)
 
 
 def _db_reason(exc: psycopg.Error) -> str:
@@ -252,10 +257,12 @@ def _db_reason(exc: psycopg.Error) -> str:
 
 def _write_with_retries(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str, Any],
                         payload: Payload, run_id: str, dry_run: bool, proof: LeaseProof | None,
-                        item: BatchReport) -> None:
+                        item: BatchReport,
+                        extra: Callable[[psycopg.Connection], None] | None = None) -> None:
     """One batch, retried on serialization failures and lock timeouts (`with_retries`)."""
     with_retries(conn, plan, "batch " + batch["id"], batch["table"], item,
-                 lambda: _write_batch(conn, plan, batch, payload, run_id, dry_run, proof))
+                 lambda: _write_batch(conn, plan, batch, payload, run_id, dry_run, proof,
+                                      extra))
 
 
 def with_retries(conn: psycopg.Connection, plan: dict[str, Any], label: str, table: str,
@@ -721,8 +728,14 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                                   for b in plan["batches"]]
                 return
             with _maintenance(control, plan, report.run_id, options.dry_run):
-                _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
-                         work_started, tel, began=recreate)
+                if options.writers > 1 and not options.dry_run:  # issue 13
+                    from seedc.runtime.parallel_apply import parallel_batches
+
+                    parallel_batches(plan, dsn, options, report, work, control, checkpoints,
+                                     key.key, heartbeat, audit.event)
+                else:
+                    _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
+                             work_started, tel, began=recreate)
         report.status = "succeeded"
         report.message = (f"dry run: would write {report.rows_written} rows (rolled back)"
                           if options.dry_run else f"wrote {report.rows_written} rows")

@@ -1,0 +1,204 @@
+"""N writer connections draining a run's work table (`--workers N`, `--join`).
+
+Each writer is a thread with two connections: an autocommit one for claims and pacing, and a
+SERIALIZABLE one for its batches. A batch is still one transaction with its checkpoint, its
+lease proof and its `mark_done` (apply's `_write_batch`). Payloads of large plans are built by
+one child interpreter per writer (`seedc.runtime.prefetch`'s worker), so generation runs on
+other cores and keeps pace with N writers; inline plans are decoded in the writer thread with
+its own program and resolver (no module-global state shared between threads).
+
+One heartbeat thread renews the writers' worker leases. A failure in one writer (persistent
+overload past `max_retries`, a lost lease or claim) stops the others after their current batch:
+never half a batch; the run then stops with exit 4 and is resumable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import IsolationLevel
+
+from seedc.errors import RuntimeFailure, SeedcError
+from seedc.program.evaluate import Program
+from seedc.runtime.db import connect, set_tenant
+from seedc.runtime.lease import LeaseProof
+from seedc.runtime.payload import Payload, build_payload
+from seedc.runtime.pii.domains import PiiResolver
+from seedc.runtime.rate_limit import Pacer
+from seedc.runtime.telemetry import get_logger
+from seedc.runtime.work_queue import (
+    claim,
+    leave,
+    mark_done,
+    open_count,
+    register_worker,
+    renew_workers,
+    worker_id,
+)
+
+__all__ = ["PoolSettings", "WriteFn", "run_pool"]
+
+#: (connection, batch, payload, item-like report, hook run inside the transaction)
+WriteFn = Callable[[psycopg.Connection, dict[str, Any], Payload, Any,
+                    Callable[[psycopg.Connection], None]], None]
+
+
+@dataclass
+class PoolSettings:
+    plan: dict[str, Any]
+    dsn: str
+    key: bytes
+    run_id: str
+    proof: LeaseProof | None
+    writers: int
+    role: str  # coordinator | joiner
+    worker_ttl_s: int
+    write: WriteFn
+    new_item: Callable[[dict[str, Any], Payload], Any]
+    on_written: Callable[[Any, Payload], None]
+    run_failed: Callable[[], str | None] = lambda: None  # the run's own heartbeat failure
+    poll_s: float = 0.2
+    errors: list[BaseException] = field(default_factory=list)
+
+
+class _Builder:
+    """Payloads for one writer: a child interpreter for large plans, in-thread for inline."""
+
+    def __init__(self, plan: dict[str, Any], key: bytes) -> None:
+        self.plan = plan
+        self.worker: Any = None
+        if plan["rows_inline"]:
+            self.program = Program.from_json(plan["program"])
+            self.resolver = PiiResolver(key, plan["keys"]["algorithm"])
+        else:
+            from seedc.runtime.prefetch import _Worker  # one child per writer (see module doc)
+
+            self.worker = _Worker(plan, key)
+
+    def build(self, batch: dict[str, Any]) -> Payload:
+        if self.worker is None:
+            return build_payload(self.plan, self.program, batch, self.resolver)
+        self.worker.submit(batch["id"])
+        payload: Payload = self.worker.result()
+        return payload
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+
+
+def _timeouts(plan: dict[str, Any]) -> tuple[int, int]:
+    t = plan["guards"]["timeouts"]
+    return t["statement_ms"], t["lock_ms"]
+
+
+class _Pool:
+    def __init__(self, s: PoolSettings) -> None:
+        self.s = s
+        self.stop = threading.Event()
+        self.failure: str | None = None
+        self.lock = threading.Lock()
+        self.wids = [f"{worker_id(n)}:{s.run_id[:8]}" for n in range(s.writers)]
+        self.batches = {b["id"]: b for b in s.plan["batches"]}
+        self.log = get_logger("seedc.writers")
+
+    def fail(self, exc: BaseException) -> None:
+        with self.lock:
+            self.s.errors.append(exc)
+        self.stop.set()
+
+    def _stopping(self) -> str | None:
+        return self.failure or self.s.run_failed()
+
+    def heartbeat(self) -> None:
+        try:
+            with connect(self.s.dsn, autocommit=True, application="seedc-workers",
+                         timeouts=(5000, 1000)) as conn:
+                set_tenant(conn, self.s.plan["tenant_id"], local=False)
+                interval = max(0.2, self.s.worker_ttl_s / 3)
+                while not self.stop.wait(interval):
+                    live = renew_workers(conn, self.s.run_id, self.wids, self.s.worker_ttl_s)
+                    if live < len(self.wids):
+                        self.failure = ("a writer's worker lease expired before its heartbeat "
+                                        "renewed it; its batch may be taken over")
+                        self.stop.set()
+                        return
+                leave(conn, self.s.run_id, self.wids)
+        except psycopg.Error as exc:
+            self.failure = f"worker heartbeat lost its connection ({type(exc).__name__})"
+            self.stop.set()
+
+    def writer(self, wid: str) -> None:
+        s = self.s
+        builder: _Builder | None = None
+        try:
+            with connect(s.dsn, autocommit=True, application="seedc-claims") as claims, \
+                    connect(s.dsn, autocommit=False, application="seedc-writer",
+                            timeouts=_timeouts(s.plan)) as work:
+                work.isolation_level = IsolationLevel.SERIALIZABLE
+                set_tenant(claims, s.plan["tenant_id"], local=False)
+                set_tenant(work, s.plan["tenant_id"], local=False)
+                work.commit()
+                pacer = Pacer(claims, s.plan, s.run_id)
+                builder = _Builder(s.plan, s.key)
+                while not self.stop.is_set():
+                    reason = self._stopping()
+                    if reason:
+                        raise RuntimeFailure(f"{reason}; stopped before the next batch")
+                    got = claim(claims, s.run_id, wid)
+                    if got is None:
+                        if open_count(claims, s.run_id) == 0:
+                            return
+                        time.sleep(s.poll_s)
+                        continue
+                    if got.reclaimed_from:
+                        self.log.warning("batch.reclaimed", batch=got.batch_id,
+                                         previous=got.reclaimed_from, writer=wid)
+                    batch = self.batches[got.batch_id]
+                    payload = builder.build(batch)
+                    pacer.wait(batch["id"], payload.rows)
+                    item = s.new_item(batch, payload)
+                    s.write(work, batch, payload, item,
+                            lambda conn, b=batch["id"]: mark_done(conn, s.run_id, b, wid))
+                    with self.lock:
+                        s.on_written(item, payload)
+        except BaseException as exc:  # reported by run_pool, which stops the run
+            self.fail(exc)
+        finally:
+            if builder is not None:
+                builder.close()
+
+
+def run_pool(s: PoolSettings) -> None:
+    """Register the writers, run them until the work table is drained or one fails."""
+    with connect(s.dsn, autocommit=True, application="seedc-workers") as conn:
+        set_tenant(conn, s.plan["tenant_id"], local=False)
+        pool = _Pool(s)
+        registered = []
+        try:
+            for wid in pool.wids:
+                register_worker(conn, s.plan, s.run_id, wid, s.role, s.worker_ttl_s)
+                registered.append(wid)
+        except BaseException:
+            leave(conn, s.run_id, registered)
+            raise
+    beat = threading.Thread(target=pool.heartbeat, daemon=True, name="seedc-worker-leases")
+    beat.start()
+    threads = [threading.Thread(target=pool.writer, args=(wid,), daemon=True,
+                                name=f"seedc-writer-{n}") for n, wid in enumerate(pool.wids)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pool.stop.set()
+    beat.join(timeout=10)
+    if s.errors:
+        first = next((e for e in s.errors if isinstance(e, SeedcError)), s.errors[0])
+        raise first
+    if pool.failure:
+        raise RuntimeFailure(pool.failure)
