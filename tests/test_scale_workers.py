@@ -104,32 +104,32 @@ def test_baseline_refuses_workers_before_anything(target: Target) -> None:
 
 def test_joined_processes_and_kill_9_of_a_joiner_reclaims_its_batch(
         target: Target, plan: dict[str, Any], reference: tuple[Path, dict[str, bytes]]) -> None:
-    """A coordinator (1 writer) and a joiner (2 writers) in two processes; the joiner is
+    """A coordinator (2 writers) and a joiner (1 writer) in two processes; the joiner is
     killed with -9 while it holds a claim: the coordinator reclaims the batch once the
     joiner's worker lease lapses, and the tables end exactly as a 1-worker apply leaves them."""
     key_file, expected = reference
     _keyed(target, key_file)
     path = target.plan_file(plan)
     env = {"SEEDC_WORKERS": "1"}
-    coordinator = start_cli(["apply", str(path), "--dsn", target.apply_dsn, "--workers", "1",
-                             "--worker-ttl", "3", "--json"], cwd=target.tmp, env=env)
-    joiner = start_cli(["apply", str(path), "--dsn", target.apply_dsn, "--join", "--workers",
-                        "2", "--worker-ttl", "3"], cwd=target.tmp, env=env)
+    with start_cli(["apply", str(path), "--dsn", target.apply_dsn, "--workers", "2",
+                    "--worker-ttl", "3", "--json"], cwd=target.tmp, env=env) as coordinator, \
+            start_cli(["apply", str(path), "--dsn", target.apply_dsn, "--join", "--workers",
+                       "1", "--worker-ttl", "3"], cwd=target.tmp, env=env) as joiner:
 
-    def joiner_holds_claim() -> bool:
-        return bool(target.scalar(
-            "SELECT count(*) FROM seedc.work_items i JOIN seedc.work_workers w ON "
+        def joiner_holds_claim() -> bool:
+            return bool(target.scalar(
+                "SELECT count(*) FROM seedc.work_items i JOIN seedc.work_workers w ON "
+                "w.run_id = i.run_id AND w.worker_id = i.claimed_by WHERE w.role = 'joiner' "
+                "AND i.done_at IS NULL"))
+
+        wait_for(joiner_holds_claim, timeout=60, alive=joiner.alive)
+        claimed = target.scalar(
+            "SELECT array_agg(i.batch_id) FROM seedc.work_items i JOIN seedc.work_workers w ON "
             "w.run_id = i.run_id AND w.worker_id = i.claimed_by WHERE w.role = 'joiner' AND "
-            "i.done_at IS NULL"))
-
-    wait_for(joiner_holds_claim, timeout=60)
-    claimed = target.scalar(
-        "SELECT array_agg(i.batch_id) FROM seedc.work_items i JOIN seedc.work_workers w ON "
-        "w.run_id = i.run_id AND w.worker_id = i.claimed_by WHERE w.role = 'joiner' AND "
-        "i.done_at IS NULL")
-    joiner.proc.send_signal(signal.SIGKILL)
-    joiner.proc.wait(timeout=10)
-    result = coordinator.finish(timeout=180)
+            "i.done_at IS NULL")
+        joiner.proc.send_signal(signal.SIGKILL)
+        joiner.proc.wait(timeout=10)
+        result = coordinator.finish(timeout=180)
     assert result.code == 0, result.text
     out = json.loads(result.out)
     assert out["status"] == "succeeded"
