@@ -734,8 +734,11 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                     parallel_batches(plan, dsn, options, report, work, control, checkpoints,
                                      key.key, heartbeat, audit.event)
                 else:
+                    from seedc.runtime.rate_limit import Pacer
+
+                    pacer = None if options.dry_run else Pacer(control, plan, report.run_id)
                     _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
-                             work_started, tel, began=recreate)
+                             work_started, tel, began=recreate, pacer=pacer)
         report.status = "succeeded"
         report.message = (f"dry run: would write {report.rows_written} rows (rolled back)"
                           if options.dry_run else f"wrote {report.rows_written} rows")
@@ -817,8 +820,10 @@ def _stop_check(heartbeat: Heartbeat) -> None:
 
 def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
              work: psycopg.Connection, checkpoints: dict[str, Any], key: bytes,
-             heartbeat: Heartbeat, work_started: float, tel: Telemetry, began: bool) -> None:
-    """Write the batches in order; any stop after writes began is `RunStopped` (exit 4)."""
+             heartbeat: Heartbeat, work_started: float, tel: Telemetry, began: bool,
+             pacer: Any = None) -> None:
+    """Write the batches in order; any stop after writes began is `RunStopped` (exit 4).
+    `pacer` (rate_limit.Pacer) holds each batch to the run's shared rate limit (issue 13)."""
     log = get_logger("seedc.apply")
     warned = False
     expected = expected_digests(plan, checkpoints)
@@ -838,6 +843,8 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
                     try:
                         payload = next(built)
                         item.rows = payload.rows
+                        if pacer is not None:
+                            pacer.wait(batch["id"], payload.rows)
                         _write_with_retries(work, plan, batch, payload, report.run_id,
                                             options.dry_run, heartbeat.proof, item)
                     except BaseException as exc:
