@@ -155,3 +155,63 @@ def test_a_joiner_without_a_run_waits_then_exits_4(target: Target,
     assert "no active run of plan" in result.error
     assert time.monotonic() - t0 >= 1
     assert sum(target.counts(plan).values()) == 0
+
+
+def test_two_processes_joined_give_exactly_the_plan_rows(
+        target: Target, plan: dict[str, Any], reference: tuple[Path, dict[str, bytes]]) -> None:
+    key_file, expected = reference
+    _keyed(target, key_file)
+    path = target.plan_file(plan)
+    env = {"SEEDC_WORKERS": "1"}
+    with start_cli(["apply", str(path), "--dsn", target.apply_dsn, "--workers", "2",
+                    "--json"], cwd=target.tmp, env=env) as coordinator, \
+            start_cli(["apply", str(path), "--dsn", target.apply_dsn, "--join", "--workers",
+                       "2", "--json"], cwd=target.tmp, env=env) as joiner:
+        done = coordinator.finish(timeout=180)
+        joined = joiner.finish(timeout=60)
+    assert done.code == 0, done.text
+    assert joined.code == 0, joined.text
+    out, extra = json.loads(done.out), json.loads(joined.out)
+    assert extra["run_id"] == out["run_id"] and extra["status"] == "succeeded"
+    assert extra["batches"] >= 1  # the joiner did write part of the run
+    assert out["rows_written"] == sum(b["row_count"] for b in plan["batches"])
+    assert table_dump(target.admin_dsn, plan) == expected
+    assert len(target.checkpoints(plan)) == len(plan["batches"])
+    # four writers at most: the second process had room for exactly two
+    assert target.scalar("SELECT count(*) FROM seedc.work_workers WHERE run_id = %s",
+                         (out["run_id"],)) == 4
+
+
+def test_a_fifth_writer_is_refused_and_a_joiner_exits_4_when_the_run_dies(
+        target: Target, plan: dict[str, Any]) -> None:
+    """4 writers (coordinator) leave no room: a joiner is refused (exit 3) writing nothing.
+    Then the coordinator is killed with -9: a joiner already in the run loses the proof of
+    the tenant lease in its next batch and exits 4."""
+    path = target.plan_file(plan)
+    env = {"SEEDC_WORKERS": "1"}
+    with start_cli(["apply", str(path), "--dsn", target.apply_dsn, "--workers", "4"],
+                   cwd=target.tmp, env=env) as coordinator:
+        wait_for(lambda: target.scalar("SELECT count(*) FROM seedc.work_workers") == 4,
+                 timeout=60, alive=coordinator.alive)
+        refused = target.cli("apply", str(path), "--dsn", target.apply_dsn, "--join",
+                             env=env)
+        assert refused.code == 3, refused.text
+        assert "already has 4 live writers" in refused.error
+        assert target.scalar("SELECT count(*) FROM seedc.work_workers WHERE role = 'joiner'") \
+            == 0
+        coordinator.finish(timeout=180)
+    assert target.scalar("SELECT status FROM seedc.runs") == "succeeded"
+    target.execute("DELETE FROM seedc.checkpoints")  # so that the next run writes again
+    with start_cli(["apply", str(path), "--dsn", target.apply_dsn, "--workers", "2"],
+                   cwd=target.tmp, env=env) as coordinator, \
+            start_cli(["apply", str(path), "--dsn", target.apply_dsn, "--join"],
+                      cwd=target.tmp, env=env) as joiner:
+        wait_for(lambda: target.scalar(
+            "SELECT count(*) FROM seedc.work_workers w JOIN seedc.runs r USING (run_id) "
+            "WHERE w.role = 'joiner' AND r.status = 'running'"), timeout=60,
+            alive=joiner.alive)
+        coordinator.proc.send_signal(signal.SIGKILL)
+        coordinator.proc.wait(timeout=10)
+        result = joiner.finish(timeout=60)
+    assert result.code == 4, result.text
+    assert "tenant lease" in result.error, result.error

@@ -15,7 +15,7 @@ from seedc.errors import InvalidInput, RuntimeFailure
 from seedc.runtime.apply import ApplyOptions, BatchReport, _write_with_retries
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.keys import KeyProvider
-from seedc.runtime.lease import TENANT_CLASS, LeaseProof, lock_key
+from seedc.runtime.lease import TENANT_CLASS, LeaseProof, assert_lease, lock_key
 from seedc.runtime.payload import Payload
 from seedc.runtime.writers import PoolSettings, run_pool
 
@@ -77,6 +77,7 @@ def join_run(plan: dict[str, Any], dsn: str, keys: KeyProvider,
                                (run_id,)).fetchone()
             status = got[0] if got else "missing"
             if status == "running":
+                assert_lease(conn, proof, lock_row=False)  # the coordinator is still there
                 time.sleep(options.lease.poll_s)
     result = {"run_id": run_id, "status": status, "rows_written": sum(written),
               "batches": len(written)}
