@@ -117,7 +117,8 @@ def test_a_template_argo_would_reject_fails(name: str, breakage: Any, expected: 
     broken = copy.deepcopy(_load(name))
     breakage(broken)
     problems = argo_problems(broken)
-    assert problems and any(expected in p for p in problems), problems
+    assert problems
+    assert any(expected in p for p in problems), problems
 
 
 def test_fan_out_propagates_traceparent_and_retries_only_resumable_exits() -> None:
@@ -147,10 +148,14 @@ def test_the_dockerfile_is_slim_non_root_without_dev_extras() -> None:
     lines = [line.strip() for line in text.splitlines()
              if line.strip() and not line.strip().startswith("#")]
     froms = [line for line in lines if line.startswith("FROM ")]
-    assert froms and all(re.match(r"FROM python:3\.\d+-slim", f) for f in froms)
+    assert froms
+    assert all(re.match(r"FROM python:3\.\d+-slim", f) for f in froms)
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
-    assert users and users[-1] not in ("root", "0", "0:0")
-    assert "[dev]" not in text and "pip install" in text
-    assert lines[-1].startswith("ENTRYPOINT") and "seedc" in lines[-1]
+    assert users
+    assert users[-1] not in ("root", "0", "0:0")
+    assert "[dev]" not in text
+    assert "pip install" in text
+    assert lines[-1].startswith("ENTRYPOINT")
+    assert "seedc" in lines[-1]
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".git", ".venv", ".env.local", ".seedc"} <= set(ignored)

@@ -85,7 +85,8 @@ def test_n_writers_leave_exactly_the_rows_of_one(
     assert target.counts(plan) == planned_counts(plan)
     assert table_dump(target.admin_dsn, plan) == expected
     work = _work_rows(target, report.run_id)
-    assert len(work) == len(plan["batches"]) and all(done for _, _, done in work)
+    assert len(work) == len(plan["batches"])
+    assert all(done for _, _, done in work)
     assert len({claimer for _, claimer, _ in work}) > 1  # more than one writer took batches
     assert len(target.checkpoints(plan)) == len(plan["batches"])
 
@@ -137,7 +138,8 @@ def test_joined_processes_and_kill_9_of_a_joiner_reclaims_its_batch(
     # the killed joiner's claimed batches were done by a coordinator writer
     rows = _work_rows(target, out["run_id"])
     done_by = {b: c for b, c, _ in rows}
-    assert claimed and all(done for _, _, done in rows)
+    assert claimed
+    assert all(done for _, _, done in rows)
     with psycopg.connect(target.admin_dsn, autocommit=True) as conn:
         coordinator_ids = {r[0] for r in conn.execute(
             "SELECT worker_id FROM seedc.work_workers WHERE role = 'coordinator'")}
@@ -172,7 +174,8 @@ def test_two_processes_joined_give_exactly_the_plan_rows(
     assert done.code == 0, done.text
     assert joined.code == 0, joined.text
     out, extra = json.loads(done.out), json.loads(joined.out)
-    assert extra["run_id"] == out["run_id"] and extra["status"] == "succeeded"
+    assert extra["run_id"] == out["run_id"]
+    assert extra["status"] == "succeeded"
     assert extra["batches"] >= 1  # the joiner did write part of the run
     assert out["rows_written"] == sum(b["row_count"] for b in plan["batches"])
     assert table_dump(target.admin_dsn, plan) == expected

@@ -31,10 +31,6 @@ __all__ = ["MAX_WORKERS", "Claim", "claim", "mark_done", "open_count", "populate
 MAX_WORKERS = 4
 WORKERS_RULE = "at most 4 parallel writers per run (sessions 7, 8, 15)"
 
-_ALIVE = ("EXISTS (SELECT 1 FROM seedc.work_workers ww WHERE ww.run_id = i.run_id AND "
-          "ww.worker_id = i.claimed_by AND ww.left_at IS NULL AND "
-          "ww.expires_at > clock_timestamp())")
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -98,7 +94,9 @@ def claim(conn: psycopg.Connection, run_id: str, wid: str) -> Claim | None:
     row = conn.execute(
         "WITH pick AS (SELECT i.batch_id, i.claimed_by FROM seedc.work_items i "
         "WHERE i.run_id = %(run)s AND i.done_at IS NULL "
-        f"AND (i.claimed_by IS NULL OR NOT {_ALIVE}) "
+        "AND (i.claimed_by IS NULL OR NOT EXISTS (SELECT 1 FROM seedc.work_workers ww "
+        "WHERE ww.run_id = i.run_id AND ww.worker_id = i.claimed_by AND ww.left_at IS NULL "
+        "AND ww.expires_at > clock_timestamp())) "
         "AND NOT EXISTS (SELECT 1 FROM seedc.work_items d WHERE d.run_id = i.run_id "
         "AND d.done_at IS NULL AND d.entity = ANY(i.depends_on)) "
         "ORDER BY i.ord LIMIT 1 FOR UPDATE OF i SKIP LOCKED) "

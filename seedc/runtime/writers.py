@@ -14,6 +14,7 @@ never half a batch; the run then stops with exit 4 and is resumable.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -92,6 +93,10 @@ class _Builder:
             self.worker.close()
 
 
+def _done(conn: psycopg.Connection, *, run_id: str, batch_id: str, wid: str) -> None:
+    mark_done(conn, run_id, batch_id, wid)
+
+
 def _timeouts(plan: dict[str, Any]) -> tuple[int, int]:
     t = plan["guards"]["timeouts"]
     return t["statement_ms"], t["lock_ms"]
@@ -164,7 +169,8 @@ class _Pool:
                     pacer.wait(batch["id"], payload.rows)
                     item = s.new_item(batch, payload)
                     s.write(work, batch, payload, item,
-                            lambda conn, b=batch["id"]: mark_done(conn, s.run_id, b, wid))
+                            functools.partial(_done, run_id=s.run_id, batch_id=batch["id"],
+                                              wid=wid))
                     with self.lock:
                         s.on_written(item, payload)
         except BaseException as exc:  # reported by run_pool, which stops the run
