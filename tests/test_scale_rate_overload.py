@@ -120,3 +120,39 @@ def test_persistent_lock_timeouts_stop_the_run_with_exit_4_audit_and_whole_batch
     again = target.apply(plan, ApplyOptions(writers=2))
     assert again.status == "succeeded"
     assert target.counts(plan) == planned_counts(plan)
+
+
+def _connection_limit(target: Target, limit: int) -> None:
+    with psycopg.connect(target.admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT {}").format(
+            sql.Identifier(target.role), sql.Literal(limit)))
+
+
+def test_too_many_connections_back_off_then_stop_with_exit_4(
+        target: Target, tmp_path: Path) -> None:
+    """The apply role may open 5 connections: the coordinator's control, work and heartbeat
+    connections, the writers' lease heartbeat and one writer's claim connection. Every other
+    writer connection finds no slot (SQLSTATE 53300), backs off within the manifest's backoff,
+    and the run stops with exit 4, audited, nothing of a batch written."""
+    plan = compile_variant(tmp_path / "slots", [
+        LOAD, ("backoff: {initial_ms: 100, max_ms: 2000, max_retries: 5}",
+               "backoff: {initial_ms: 20, max_ms: 50, max_retries: 2}")])
+    target.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 5").format(
+        sql.Identifier(target.role)).as_string(None))
+    try:
+        with pytest.raises(SeedcError) as raised:
+            target.apply(plan, ApplyOptions(writers=2))
+    finally:
+        _connection_limit(target, -1)
+    exc = raised.value
+    assert exc.exit_code == ExitCode.RUNTIME_FAILURE
+    assert "no connection slot for another writer after 2 retries" in exc.message
+    report = exc.report  # type: ignore[attr-defined]
+    assert report.status == "aborted"
+    events = [(e, rule) for e, rule, run in audit_events(target.admin_dsn, plan["tenant"])
+              if run == report.run_id]
+    assert ("aborted",
+            "overload backs off within the manifest's backoff, then stops (sessions 7, 19)") \
+        in events
+    assert sum(target.counts(plan).values()) == 0
+    assert target.scalar("SELECT count(*) FROM seedc.checkpoints") == 0

@@ -59,7 +59,8 @@ from seedc.runtime.telemetry.redaction import redact, redact_text
 
 __all__ = ["ApplyOptions", "BatchReport", "RunReport", "apply_plan"]
 
-RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNotAvailable)
+RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNotAvailable,
+             errors.QueryCanceled)  # a statement timeout is overload too (issue 13)
 #: What a stop after writes began tells the operator (issue 10 item 6; session 4).
 RESUME = "checkpointed batches stay; re-run `seedc apply PLAN` in the window to resume"
 

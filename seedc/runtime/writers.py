@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import IsolationLevel
 
-from seedc.errors import RuntimeFailure, SeedcError
+from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
 from seedc.program.evaluate import Program
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.lease import LeaseProof
@@ -97,6 +97,37 @@ def _done(conn: psycopg.Connection, *, run_id: str, batch_id: str, wid: str) -> 
     mark_done(conn, run_id, batch_id, wid)
 
 
+#: What PostgreSQL says when it has no connection slot left (SQLSTATE 53300).
+_NO_SLOTS = ("too many connections", "too many clients", "connection slots are reserved")
+OVERLOAD_RULE = "overload backs off within the manifest's backoff, then stops (sessions 7, 19)"
+
+
+def connect_with_backoff(plan: dict[str, Any], dsn: str, application: str,
+                         timeouts: tuple[int, int] | None = None,
+                         autocommit: bool = True) -> psycopg.Connection:
+    """A connection, retried with jittered backoff while the server has no slot left, up to
+    the manifest's `max_retries`; then a RuntimeFailure (the run stops, exit 4)."""
+    from seedc.runtime.apply import _backoff
+
+    limit = plan["guards"]["rate_limit"]["backoff"]["max_retries"]
+    for attempt in range(limit + 1):
+        try:
+            if timeouts is None:
+                return connect(dsn, autocommit=autocommit, application=application)
+            return connect(dsn, autocommit=autocommit, application=application,
+                           timeouts=timeouts)
+        except GuardRefused as exc:
+            if not any(s in exc.message for s in _NO_SLOTS):
+                raise
+            if attempt == limit:
+                raise RuntimeFailure(
+                    f"the database has no connection slot for another writer after {limit} "
+                    f"retries ({exc.message}); lower --workers", rule=OVERLOAD_RULE) from None
+            get_logger("seedc.writers").warning("connect.retry", attempt=attempt + 1)
+            time.sleep(_backoff(plan, attempt))
+    raise AssertionError("unreachable")
+
+
 def _timeouts(plan: dict[str, Any]) -> tuple[int, int]:
     t = plan["guards"]["timeouts"]
     return t["statement_ms"], t["lock_ms"]
@@ -142,9 +173,9 @@ class _Pool:
         s = self.s
         builder: _Builder | None = None
         try:
-            with connect(s.dsn, autocommit=True, application="seedc-claims") as claims, \
-                    connect(s.dsn, autocommit=False, application="seedc-writer",
-                            timeouts=_timeouts(s.plan)) as work:
+            with connect_with_backoff(s.plan, s.dsn, "seedc-claims") as claims, \
+                    connect_with_backoff(s.plan, s.dsn, "seedc-writer", _timeouts(s.plan),
+                                         autocommit=False) as work:
                 work.isolation_level = IsolationLevel.SERIALIZABLE
                 set_tenant(claims, s.plan["tenant_id"], local=False)
                 set_tenant(work, s.plan["tenant_id"], local=False)
