@@ -218,3 +218,4 @@ def test_a_fifth_writer_is_refused_and_a_joiner_exits_4_when_the_run_dies(
         result = joiner.finish(timeout=60)
     assert result.code == 4, result.text
     assert "tenant lease" in result.error, result.error
+

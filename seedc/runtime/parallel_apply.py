@@ -49,7 +49,7 @@ def parallel_batches(plan: dict[str, Any], dsn: str, options: ApplyOptions, repo
     mine: set[str] = set()
 
     def write(conn: psycopg.Connection, batch: dict[str, Any], payload: Payload, item: Any,
-              extra: Callable[[psycopg.Connection], None]) -> None:
+              extra: Callable[[psycopg.Connection], None] | None) -> None:
         _write_with_retries(conn, plan, batch, payload, report.run_id, False, heartbeat.proof,
                             item, extra)
 
@@ -66,7 +66,8 @@ def parallel_batches(plan: dict[str, Any], dsn: str, options: ApplyOptions, repo
         writers=options.writers, role="coordinator", worker_ttl_s=options.worker_ttl_s,
         write=write, on_written=on_written,
         new_item=lambda b, p: BatchReport(b["id"], b["entity"], p.rows, "written"),
-        run_failed=lambda: heartbeat.failed, poll_s=min(0.2, options.lease.poll_s))
+        run_failed=lambda: heartbeat.failed, poll_s=min(0.2, options.lease.poll_s),
+        lease_floor_s=options.lease.lease_ttl_s / 2)
     try:
         run_pool(settings)
     except GuardRefused as exc:

@@ -1,11 +1,12 @@
 """N writer connections draining a run's work table (`--workers N`, `--join`).
 
 Each writer is a thread with two connections: an autocommit one for claims and pacing, and a
-SERIALIZABLE one for its batches. A batch is still one transaction with its checkpoint, its
-lease proof and its `mark_done` (apply's `_write_batch`). Payloads of large plans are built by
-one child interpreter per writer (`seedc.runtime.prefetch`'s worker), so generation runs on
-other cores and keeps pace with N writers; inline plans are decoded in the writer thread with
-its own program and resolver (no module-global state shared between threads).
+SERIALIZABLE one for its batches. A batch is still one transaction with its checkpoint and its
+lease proof (apply's `_write_batch`); it is marked done in the work table after it commits.
+Payloads of large plans are built by one child interpreter per writer (`seedc.runtime.prefetch`'s
+worker), so generation runs on other cores and keeps pace with N writers; inline plans are
+decoded in the writer thread with its own program and resolver (no module-global state shared
+between threads).
 
 One heartbeat thread renews the writers' worker leases. A failure in one writer (persistent
 overload past `max_retries`, a lost lease or claim) stops the others after their current batch:
@@ -14,7 +15,6 @@ never half a batch; the run then stops with exit 4 and is resumable.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable
@@ -44,9 +44,9 @@ from seedc.runtime.work_queue import (
 
 __all__ = ["PoolSettings", "WriteFn", "run_pool"]
 
-#: (connection, batch, payload, item-like report, hook run inside the transaction)
+#: (connection, batch, payload, item-like report, hook run inside the transaction or None)
 WriteFn = Callable[[psycopg.Connection, dict[str, Any], Payload, Any,
-                    Callable[[psycopg.Connection], None]], None]
+                    Callable[[psycopg.Connection], None] | None], None]
 
 
 @dataclass
@@ -64,6 +64,7 @@ class PoolSettings:
     on_written: Callable[[Any, Payload], None]
     run_failed: Callable[[], str | None] = lambda: None  # the run's own heartbeat failure
     poll_s: float = 0.2
+    lease_floor_s: float = 30.0  # below this much tenant lease left, start no new batch
     errors: list[BaseException] = field(default_factory=list)
 
 
@@ -91,10 +92,6 @@ class _Builder:
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()
-
-
-def _done(conn: psycopg.Connection, *, run_id: str, batch_id: str, wid: str) -> None:
-    mark_done(conn, run_id, batch_id, wid)
 
 
 #: What PostgreSQL says when it has no connection slot left (SQLSTATE 53300).
@@ -169,6 +166,25 @@ class _Pool:
             self.failure = f"worker heartbeat lost its connection ({type(exc).__name__})"
             self.stop.set()
 
+    def _lease_low(self, conn: psycopg.Connection) -> bool:
+        """Whether the tenant lease is in its last stretch. Every batch holds the lease row
+        FOR SHARE, which the coordinator's renewal (an UPDATE, skipped after 1 s of waiting)
+        must wait for; with several writers the row may never be free. So every writer, in
+        every process, starts no new batch while the lease runs low: the batches in flight
+        end, the renewal goes through, the writers resume."""
+        proof = self.s.proof
+        if proof is None:
+            return False
+        row = conn.execute(
+            "SELECT extract(epoch FROM expires_at - clock_timestamp()) FROM seedc.leases "
+            "WHERE tenant_id = %s AND environment = %s AND run_id = %s",
+            (proof.tenant_id, proof.environment, proof.run_id)).fetchone()
+        left = float(row[0]) if row is not None else None
+        low = left is not None and left < self.s.lease_floor_s
+        if low:
+            self.log.info("writers.lease_pause", seconds_left=round(left or 0.0, 1))
+        return low
+
     def writer(self, wid: str) -> None:
         s = self.s
         builder: _Builder | None = None
@@ -186,6 +202,9 @@ class _Pool:
                     reason = self._stopping()
                     if reason:
                         raise RuntimeFailure(f"{reason}; stopped before the next batch")
+                    if self._lease_low(claims):
+                        time.sleep(s.poll_s)
+                        continue
                     got = claim(claims, s.run_id, wid)
                     if got is None:
                         if open_count(claims, s.run_id) == 0:
@@ -199,9 +218,8 @@ class _Pool:
                     payload = builder.build(batch)
                     pacer.wait(batch["id"], payload.rows)
                     item = s.new_item(batch, payload)
-                    s.write(work, batch, payload, item,
-                            functools.partial(_done, run_id=s.run_id, batch_id=batch["id"],
-                                              wid=wid))
+                    s.write(work, batch, payload, item, None)
+                    mark_done(claims, s.run_id, batch["id"])
                     with self.lock:
                         s.on_written(item, payload)
         except BaseException as exc:  # reported by run_pool, which stops the run
