@@ -15,7 +15,7 @@ from psycopg import sql
 
 from seedc.errors import ExitCode, SeedcError
 from seedc.runtime.apply import ApplyOptions
-from seedc.runtime.rate_limit import WINDOW_S
+from seedc.runtime.rate_limit import WINDOW_S, earliest_start
 from tests.runtime_support import (
     Target,
     audit_events,
@@ -156,3 +156,24 @@ def test_too_many_connections_back_off_then_stop_with_exit_4(
         in events
     assert sum(target.counts(plan).values()) == 0
     assert target.scalar("SELECT count(*) FROM seedc.checkpoints") == 0
+
+
+def test_a_sequential_run_is_paced_too(target: Target, tmp_path: Path) -> None:
+    """One writer keeps the same sliding log in memory: its batches start no faster than the
+    cap allows, so 622 rows at 60 rows/s need more than (622 - 300) / 60 s."""
+    plan = _paced(tmp_path / "paced1")
+    total = sum(b["row_count"] for b in plan["batches"])
+    started = time.monotonic()
+    report = target.apply(plan)
+    assert report.status == "succeeded"
+    assert time.monotonic() - started >= (total - CAP * WINDOW_S) / CAP
+    assert target.counts(plan) == planned_counts(plan)
+
+
+def test_the_sliding_log_keeps_every_window_within_budget() -> None:
+    entries: list[tuple[float, int]] = []
+    for rows in [200, 100, 150, 50, 200, 120, 200]:
+        entries.append((earliest_start(entries, 0.0, rows, 300.0), rows))
+    for start, _ in entries:
+        assert sum(n for at, n in entries if start <= at < start + WINDOW_S) <= 300
+    assert [at for at, _ in entries] == [0.0, 0.0, 5.0, 5.0, 10.0, 15.0, 20.0]

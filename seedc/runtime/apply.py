@@ -735,9 +735,9 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                     parallel_batches(plan, dsn, options, report, work, control, checkpoints,
                                      key.key, heartbeat, audit.event)
                 else:
-                    from seedc.runtime.rate_limit import Pacer
+                    from seedc.runtime.rate_limit import LocalPacer
 
-                    pacer = None if options.dry_run else Pacer(control, plan, report.run_id)
+                    pacer = None if options.dry_run else LocalPacer(plan)
                     _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
                              work_started, tel, began=recreate, pacer=pacer)
         report.status = "succeeded"
@@ -824,7 +824,7 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
              heartbeat: Heartbeat, work_started: float, tel: Telemetry, began: bool,
              pacer: Any = None) -> None:
     """Write the batches in order; any stop after writes began is `RunStopped` (exit 4).
-    `pacer` (rate_limit.Pacer) holds each batch to the run's shared rate limit (issue 13)."""
+    `pacer` (rate_limit.LocalPacer) holds each batch to the run's rate limit (issue 13)."""
     log = get_logger("seedc.apply")
     warned = False
     expected = expected_digests(plan, checkpoints)

@@ -6,6 +6,9 @@ within `rate * 5`, where rate = min(target_rows_per_second, cap_rows_per_second)
 until t. Every 5-second window containing t is then within budget, for the whole run, whatever
 the number of writers (reservations are serialised by a transaction-scoped advisory lock on the
 run). So `cap_rows_per_second` is never exceeded over any 5-second window of batch starts.
+
+A sequential run has one writer and no joiners (they need a work table), so `LocalPacer` keeps
+the same log in memory: no extra connection or round trip on the sequential path.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import psycopg
 
 from seedc.errors import GuardRefused
 
-__all__ = ["WINDOW_S", "Pacer", "check_pacing"]
+__all__ = ["WINDOW_S", "LocalPacer", "Pacer", "check_pacing", "earliest_start"]
 
 WINDOW_S = 5.0
 RATE_RULE = "cap_rows_per_second never exceeded over any 5-second window (sessions 7, 15)"
@@ -41,6 +44,37 @@ def check_pacing(plan: dict[str, Any], batches: list[dict[str, Any]]) -> None:
             details=big[:5])
 
 
+def earliest_start(entries: list[tuple[float, int]], now: float, rows: int,
+                   budget: float) -> float:
+    """The earliest t >= now at which `rows` more rows keep every 5-s window containing t
+    within `budget`, given the reservations `entries` (start, rows). Counting every entry
+    after t - 5 s (future ones too) covers all windows that contain t."""
+    for candidate in sorted([now, *(at + WINDOW_S for at, _ in entries)]):
+        if candidate < now:
+            continue
+        if sum(n for at, n in entries if at > candidate - WINDOW_S) + rows <= budget:
+            return candidate
+    return max([now, *(at + WINDOW_S for at, _ in entries)])  # rows > budget: window empty
+
+
+class LocalPacer:
+    """The sliding log of a run with one writer, in memory (monotonic clock)."""
+
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.budget = _rate(plan) * WINDOW_S
+        self.entries: list[tuple[float, int]] = []
+
+    def wait(self, batch_id: str, rows: int) -> float:
+        now = time.monotonic()
+        self.entries = [(at, n) for at, n in self.entries if at > now - WINDOW_S]
+        start = earliest_start(self.entries, now, rows, self.budget)
+        self.entries.append((start, rows))
+        delay = start - now
+        if delay > 0:
+            time.sleep(delay)
+        return max(0.0, delay)
+
+
 class Pacer:
     """Reserves start times in the run's ledger; one per writer connection (autocommit)."""
 
@@ -60,17 +94,10 @@ class Pacer:
             entries = self.conn.execute(
                 "SELECT at, row_count FROM seedc.rate_ledger WHERE run_id = %s AND at > %s "
                 "ORDER BY at", (self.run_id, now - window)).fetchall()
-            # candidates: now, then each time an entry leaves the window
-            start = now
-            for candidate in [now, *(at + window for at, _ in entries)]:
-                if candidate < now:
-                    continue
-                used = sum(n for at, n in entries if at > candidate - window)
-                if used + rows <= self.budget:
-                    start = candidate
-                    break
-            else:  # only reachable for rows > budget, refused before the run
-                start = max([now, *(at + window for at, _ in entries)])
+            base = now.timestamp()
+            at_s = earliest_start([(at.timestamp() - base, n) for at, n in entries], 0.0, rows,
+                                  self.budget)
+            start = now + timedelta(seconds=at_s)
             self.conn.execute(
                 "INSERT INTO seedc.rate_ledger (run_id, tenant_id, at, row_count, batch_id) "
                 "VALUES (%s, %s, %s, %s, %s)", (self.run_id, self.tenant_id, start, rows,
