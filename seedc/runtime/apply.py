@@ -204,8 +204,7 @@ def _backoff(plan: dict[str, Any], attempt: int) -> float:
 
 
 def _write_batch(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str, Any],
-                 payload: Payload, run_id: str, dry_run: bool, proof: LeaseProof | None,
-                 extra: Callable[[psycopg.Connection], None] | None = None) -> None:
+                 payload: Payload, run_id: str, dry_run: bool, proof: LeaseProof | None) -> None:
     """Rows and checkpoint of one batch, in one transaction (a savepoint in a dry run).
 
     Its first statement proves the run still holds the tenant lease (row locked FOR SHARE), so
@@ -242,8 +241,6 @@ def _write_batch(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str
                 raise RuntimeFailure(
                     f"batch {batch['id']}: its checkpoint already exists (written concurrently?)",
                     rule="checkpoint written with the data, exactly one row")
-            if extra is not None:  # the work table's claim, done with the batch (issue 13)
-                extra(conn)
 
 
 def _db_reason(exc: psycopg.Error) -> str:
@@ -258,12 +255,10 @@ def _db_reason(exc: psycopg.Error) -> str:
 
 def _write_with_retries(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str, Any],
                         payload: Payload, run_id: str, dry_run: bool, proof: LeaseProof | None,
-                        item: BatchReport,
-                        extra: Callable[[psycopg.Connection], None] | None = None) -> None:
+                        item: BatchReport) -> None:
     """One batch, retried on serialization failures and lock timeouts (`with_retries`)."""
     with_retries(conn, plan, "batch " + batch["id"], batch["table"], item,
-                 lambda: _write_batch(conn, plan, batch, payload, run_id, dry_run, proof,
-                                      extra))
+                 lambda: _write_batch(conn, plan, batch, payload, run_id, dry_run, proof))
 
 
 def with_retries(conn: psycopg.Connection, plan: dict[str, Any], label: str, table: str,

@@ -59,9 +59,8 @@ def join_run(plan: dict[str, Any], dsn: str, keys: KeyProvider,
         proof = LeaseProof(tenant_id, env, run_id, pid,
                            (lock_key(TENANT_CLASS, env), lock_key(TENANT_CLASS, tenant_id)))
 
-        def write(c: Any, batch: dict[str, Any], payload: Payload, item: Any,
-                  extra: Any) -> None:
-            _write_with_retries(c, plan, batch, payload, run_id, False, proof, item, extra)
+        def write(c: Any, batch: dict[str, Any], payload: Payload, item: Any) -> None:
+            _write_with_retries(c, plan, batch, payload, run_id, False, proof, item)
 
         run_pool(PoolSettings(
             plan=plan, dsn=dsn, key=key.key, run_id=run_id, proof=proof,

@@ -48,10 +48,10 @@ def parallel_batches(plan: dict[str, Any], dsn: str, options: ApplyOptions, repo
     log = get_logger("seedc.apply")
     mine: set[str] = set()
 
-    def write(conn: psycopg.Connection, batch: dict[str, Any], payload: Payload, item: Any,
-              extra: Callable[[psycopg.Connection], None] | None) -> None:
+    def write(conn: psycopg.Connection, batch: dict[str, Any], payload: Payload,
+              item: Any) -> None:
         _write_with_retries(conn, plan, batch, payload, report.run_id, False, heartbeat.proof,
-                            item, extra)
+                            item)
 
     def on_written(item: BatchReport, payload: Payload) -> None:
         mine.add(item.id)

@@ -44,9 +44,8 @@ from seedc.runtime.work_queue import (
 
 __all__ = ["PoolSettings", "WriteFn", "run_pool"]
 
-#: (connection, batch, payload, item-like report, hook run inside the transaction or None)
-WriteFn = Callable[[psycopg.Connection, dict[str, Any], Payload, Any,
-                    Callable[[psycopg.Connection], None] | None], None]
+#: (connection, batch, payload, item-like report): one batch, retried (apply's with_retries)
+WriteFn = Callable[[psycopg.Connection, dict[str, Any], Payload, Any], None]
 
 
 @dataclass
@@ -218,7 +217,7 @@ class _Pool:
                     payload = builder.build(batch)
                     pacer.wait(batch["id"], payload.rows)
                     item = s.new_item(batch, payload)
-                    s.write(work, batch, payload, item, None)
+                    s.write(work, batch, payload, item)
                     mark_done(claims, s.run_id, batch["id"])
                     with self.lock:
                         s.on_written(item, payload)
