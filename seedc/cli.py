@@ -342,9 +342,16 @@ _queue_ttl = click.option("--queue-ttl", type=float, default=300.0, show_default
 @_queue_ttl
 @click.option("--breakglass", metavar="ID", help="An approved breakglass ticket for this one "
               "manual run outside isolated dev (`seedc breakglass`).")
+@click.option("--workers", type=click.IntRange(1, 4), default=1, show_default=True,
+              help="Parallel batch writers (load/dr only; docs/scale.md).")
+@click.option("--join", "join", is_flag=True,
+              help="Join the active run of this plan as extra writers (docs/scale.md).")
+@click.option("--worker-ttl", type=click.IntRange(2, 600), default=15, show_default=True,
+              help="Seconds a writer's lease lasts; its batch is reclaimed after it lapses.")
 def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
               evidence_uri: str | None, as_json: bool, lease_wait: float,
-              queue_ttl: float, breakglass: str | None) -> None:
+              queue_ttl: float, breakglass: str | None, workers: int, join: bool,
+              worker_ttl: int) -> None:
     """Apply a plan: preflight, slot and lease, SERIALIZABLE batches, checkpoints, verify.
 
     \b
@@ -359,11 +366,23 @@ def apply_cmd(plan_path: Path, dsn: str | None, dry_run: bool, env_file: Path,
     from seedc.runtime.progress import Progress, render_run
 
     plan = read_plan(plan_path)
+    from seedc.runtime.join import check_workers_mode
+
+    check_workers_mode(plan, workers, join, dry_run)  # exit 2 before anything (issue 13)
     options = ApplyOptions(dry_run=dry_run, lease=_lease_options(lease_wait, queue_ttl),
                            on_batch=Progress(plan["estimate"]["rows"]),
                            evidence=evidence_factory(evidence_uri, plan, env_file),
-                           plan_path=str(plan_path), breakglass=breakglass)
+                           plan_path=str(plan_path), breakglass=breakglass,
+                           writers=workers, worker_ttl_s=worker_ttl)
     target = _dsn(dsn)
+    if join:
+        from seedc.runtime.join import join_run
+
+        joined = join_run(plan, target, key_provider_for(env_file), options)
+        click.echo(json.dumps(joined, indent=2, sort_keys=True) if as_json else
+                   f"joined run {joined['run_id']}: wrote {joined['rows_written']} rows in "
+                   f"{joined['batches']} batch(es); the run {joined['status']}")
+        return
     flush_waiting(options.evidence, target, plan["environment"])  # unsent reports (issue 14)
     try:
         report = apply_plan(plan, target, key_provider_for(env_file), options)

@@ -62,7 +62,8 @@ from seedc.runtime.telemetry.redaction import redact, redact_text
 
 __all__ = ["ApplyOptions", "BatchReport", "RunReport", "apply_plan"]
 
-RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNotAvailable)
+RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNotAvailable,
+             errors.QueryCanceled)  # a statement timeout is overload too (issue 13)
 #: What a stop after writes began tells the operator (issue 10 item 6; session 4).
 RESUME = "checkpointed batches stay; re-run `seedc apply PLAN` in the window to resume"
 
@@ -95,6 +96,8 @@ class ApplyOptions:
     clock: Callable[[], float] = time.monotonic  # the budget's clock (injectable in tests)
     plan_path: str | None = None  # the plan file as the user named it (for refusal hints)
     breakglass: str | None = None  # an approved breakglass ticket id, spent by this run (issue 15)
+    writers: int = 1  # parallel batch writers (`--workers`, issue 13); 1 = the sequential path
+    worker_ttl_s: int = 15  # a writer's lease: its batch is reclaimable once this lapses
 
 
 @dataclass
@@ -730,8 +733,17 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                                   for b in plan["batches"]]
                 return
             with _maintenance(control, plan, report.run_id, options.dry_run):
-                _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
-                         work_started, tel, began=recreate)
+                if options.writers > 1 and not options.dry_run:  # issue 13
+                    from seedc.runtime.parallel_apply import parallel_batches
+
+                    parallel_batches(plan, dsn, options, report, work, control, checkpoints,
+                                     key.key, heartbeat, audit.event)
+                else:
+                    from seedc.runtime.rate_limit import LocalPacer
+
+                    pacer = None if options.dry_run else LocalPacer(plan)
+                    _batches(plan, options, report, work, checkpoints, key.key, heartbeat,
+                             work_started, tel, began=recreate, pacer=pacer)
         invalidate_cache(plan, "after", options.dry_run, audit.event)
         report.status = "succeeded"
         report.message = (f"dry run: would write {report.rows_written} rows (rolled back)"
@@ -814,8 +826,10 @@ def _stop_check(heartbeat: Heartbeat) -> None:
 
 def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
              work: psycopg.Connection, checkpoints: dict[str, Any], key: bytes,
-             heartbeat: Heartbeat, work_started: float, tel: Telemetry, began: bool) -> None:
-    """Write the batches in order; any stop after writes began is `RunStopped` (exit 4)."""
+             heartbeat: Heartbeat, work_started: float, tel: Telemetry, began: bool,
+             pacer: Any = None) -> None:
+    """Write the batches in order; any stop after writes began is `RunStopped` (exit 4).
+    `pacer` (rate_limit.LocalPacer) holds each batch to the run's rate limit (issue 13)."""
     log = get_logger("seedc.apply")
     warned = False
     expected = expected_digests(plan, checkpoints)
@@ -835,6 +849,8 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
                     try:
                         payload = next(built)
                         item.rows = payload.rows
+                        if pacer is not None:
+                            pacer.wait(batch["id"], payload.rows)
                         _write_with_retries(work, plan, batch, payload, report.run_id,
                                             options.dry_run, heartbeat.proof, item)
                     except BaseException as exc:

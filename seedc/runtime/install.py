@@ -34,6 +34,9 @@ _GRANTS = {
     "datasets": "SELECT, INSERT, UPDATE, DELETE",  # issue 14: TTL purge
     "evidence_chain": "SELECT, INSERT, UPDATE",  # issue 14: strict evidence chain
     "breakglass": "SELECT, INSERT, UPDATE",  # issue 15: request, approve another's, spend
+    "work_items": "SELECT, INSERT, UPDATE",  # issue 13: parallel writers' work table
+    "work_workers": "SELECT, INSERT, UPDATE",  # issue 13: worker leases
+    "rate_ledger": "SELECT, INSERT",  # issue 13: the run's shared rate limit
 }
 
 
