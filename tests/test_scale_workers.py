@@ -22,6 +22,7 @@ from seedc.runtime.apply import ApplyOptions
 from tests.manifests import variant
 from tests.runtime_support import (
     Target,
+    compile_variant,
     planned_counts,
     prepared_target,
     second_target,
@@ -222,3 +223,20 @@ def test_a_fifth_writer_is_refused_and_a_joiner_exits_4_when_the_run_dies(
     assert result.code == 4, result.text
     assert "tenant lease" in result.error, result.error
 
+
+
+def test_a_joiner_outside_isolated_dev_needs_the_pipeline_identity(target: Target,
+                                                                   tmp_path: Path) -> None:
+    """Issue 15 on issue 13's --join: no Vault machine identity, not the pipeline role: the
+    joiner is refused (exit 3) before it looks for a run, and writes nothing."""
+    plan = compile_variant(tmp_path / "shared", [
+        ("mode: baseline", "mode: load"),
+        ("isolated_dev: true", "isolated_dev: false"),
+        ("canary: {enabled: false}",
+         "canary: {enabled: false}\nstates:\n"
+         "  customers: {active: 0.7, blocked: 0.1, defaulted: 0.1, closed: 0.1}")])
+    result = target.cli("apply", str(target.plan_file(plan)), "--dsn", target.apply_dsn,
+                        "--join", "--lease-wait", "1")
+    assert result.code == 3, result.text
+    assert "pipeline" in result.error
+    assert sum(target.counts(plan).values()) == 0

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from seedc.errors import InvalidInput, RuntimeFailure
+from seedc.runtime.access import require_pipeline_identity
 from seedc.runtime.apply import ApplyOptions, BatchReport, _write_with_retries
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.keys import KeyProvider
@@ -38,9 +39,11 @@ def check_workers_mode(plan: dict[str, Any], workers: int, join: bool, dry_run: 
 
 def join_run(plan: dict[str, Any], dsn: str, keys: KeyProvider,
              options: ApplyOptions) -> dict[str, Any]:
-    key = keys.fetch(plan)
     written: list[int] = []
     with connect(dsn, autocommit=True, application="seedc-join") as conn:
+        # a joiner writes like apply: outside isolated dev only as the pipeline (issue 15)
+        require_pipeline_identity(conn, plan, keys, None, None, spend=False)
+        key = keys.fetch(plan)
         set_tenant(conn, plan["tenant_id"], local=False)
         deadline = time.monotonic() + options.lease.lease_wait_s
         while True:
