@@ -1,7 +1,8 @@
-"""Issue 16: `seedc model init` on a schema this project did not write — the tables Django's
-own migrations create for its contrib apps (tests/fixtures/schemas/README.md), made
-multi-tenant by a small fixture script — drafts a model whose plan applies with the real
-runtime (integer identity keys, FK-only UNIQUEs, CHECKs, forced RLS), with no hand edit."""
+"""Issue 16: `seedc model init` on schemas this project did not write — the tables Django's
+own migrations create for its contrib apps, and those of django-taggit, a popular third-party
+app (tests/fixtures/schemas/README.md), each made multi-tenant by a small fixture script —
+drafts a model whose plan applies with the real runtime (integer identity keys, FK-only
+UNIQUEs, global UNIQUEs, CHECKs, forced RLS), with no hand edit."""
 
 from __future__ import annotations
 
@@ -25,18 +26,15 @@ from tests.runtime_support import (
     write_dev_key,
 )
 
-FIXTURE = Path(__file__).parent / "fixtures" / "schemas" / "django_contrib"
+SCHEMAS = Path(__file__).parent / "fixtures" / "schemas"
+FIXTURE = SCHEMAS / "django_contrib"
 
 
-@pytest.fixture
-def django_target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
-                  monkeypatch: pytest.MonkeyPatch) -> Target:
-    """A database whose `app` schema holds Django's contrib tables, with tenancy and RLS."""
-    monkeypatch.delenv("CI", raising=False)
-    monkeypatch.delenv("VAULT_ADDR", raising=False)
+def _migrated(pg_db: str, apply_role_dsn: str, tmp_path: Path, settings_dir: Path) -> Target:
+    """A database whose `app` schema holds a Django project's tables, with tenancy and RLS."""
     with psycopg.connect(pg_db, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA app")
-    env = {**os.environ, "SEEDC_DJANGO_DSN": pg_db, "PYTHONPATH": str(FIXTURE),
+    env = {**os.environ, "SEEDC_DJANGO_DSN": pg_db, "PYTHONPATH": str(settings_dir),
            "DJANGO_SETTINGS_MODULE": "settings"}
     migrate = subprocess.run([sys.executable, "-m", "django", "migrate", "--no-input", "-v", "0"],
                              env=env, capture_output=True, text=True, timeout=120, check=False)
@@ -48,6 +46,22 @@ def django_target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
     work = tmp_path / "work"
     work.mkdir()
     return Target(pg_db, apply_role_dsn, work, write_dev_key(work / ".env.local"))
+
+
+@pytest.fixture
+def django_target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> Target:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("VAULT_ADDR", raising=False)
+    return _migrated(pg_db, apply_role_dsn, tmp_path, FIXTURE)
+
+
+@pytest.fixture
+def taggit_target(pg_db: str, apply_role_dsn: str, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> Target:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("VAULT_ADDR", raising=False)
+    return _migrated(pg_db, apply_role_dsn, tmp_path, SCHEMAS / "django_taggit")
 
 
 def test_django_contrib_schema_round_trip(django_target: Target) -> None:
@@ -79,3 +93,25 @@ def test_django_contrib_schema_round_trip(django_target: Target) -> None:
     assert "1 difference(s)" in check.out
     assert "[extra_table] app.django_session: a tenant-scoped table the model does not seed" \
         in check.out
+
+
+def test_django_taggit_schema_round_trip(taggit_target: Target) -> None:
+    """A third-party app's schema: global UNIQUE name and slug, a generic foreign key
+    (content_type_id, object_id) and a UNIQUE over it; drafted, compiled, applied as the
+    least-privilege role, and in step with the database afterwards."""
+    target = taggit_target
+    model_path = target.tmp / "models" / "taggit.yaml"
+    manifest_path = target.tmp / "dev" / "acme.yaml"
+    result = run_cli_inprocess(["model", "init", "--dsn", target.admin_dsn, "-o",
+                                str(model_path), "--manifest", str(manifest_path)], target.tmp)
+    assert result.code == 0, result.text
+    entities = yaml.safe_load(model_path.read_text(encoding="utf-8"))["entities"]
+    assert {"taggit_tag", "taggit_taggeditem", "django_content_type"} <= set(entities)
+    plan = compile_manifest(manifest_path)
+    report = target.apply(plan)
+    assert report.status == "succeeded", report.message
+    assert tenant_counts(target.admin_dsn, plan) == planned_counts(plan)
+    assert all(n > 0 for n in planned_counts(plan).values())
+    check = run_cli_inprocess(["model", "check", str(model_path), "--dsn", target.admin_dsn],
+                              target.tmp)
+    assert check.code == 0, check.text
