@@ -36,7 +36,6 @@ from seedc.runtime.lease import (
     Heartbeat,
     LeaseProof,
     LeaseSettings,
-    assert_lease,
     cluster_slot,
     quietly,
     tenant_lease,
@@ -48,6 +47,7 @@ from seedc.runtime.preflight import PRIMARY_RULE, CheckResult, check_primary, ru
 from seedc.runtime.purge import purge_tenant
 from seedc.runtime.retention import refuse_stale_resume
 from seedc.runtime.schema_checks import unindexed_foreign_keys
+from seedc.runtime.staging import stage_rows
 from seedc.runtime.state import (
     EntityDigest,
     check_checkpoints,
@@ -215,19 +215,9 @@ def _write_batch(conn: psycopg.Connection, plan: dict[str, Any], batch: dict[str
     a lapsed lease never commits a batch (issue 10 item 2).
     """
     sql = batch["sql"]
-    timeouts = plan["guards"]["timeouts"]
     with conn.transaction():
-        if proof is not None:
-            assert_lease(conn, proof, lock_row=not dry_run)
-        conn.execute("SELECT set_config('statement_timeout', %s, true), "
-                     "set_config('lock_timeout', %s, true)",
-                     (str(timeouts["statement_ms"]), str(timeouts["lock_ms"])))
-        conn.execute(sql["context"], {"tenant_id": plan["tenant_id"]})
-        conn.execute(sql["stage"])
-        conn.execute(sql["clear"])
+        stage_rows(conn, plan, sql, proof, not dry_run, payload.copy)
         with conn.cursor() as cur:
-            with cur.copy(sql["copy"]) as copy:
-                copy.write(payload.copy)
             cur.execute(sql["insert"])
             if cur.rowcount != payload.rows:
                 raise RuntimeFailure(f"batch {batch['id']}: inserted {cur.rowcount} rows, "
@@ -421,9 +411,11 @@ def _control_schema(control: psycopg.Connection) -> None:
     missing = [r[0] for r in control.execute(
         "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NULL",
         (tables,)).fetchall()]
-    missing += [f"{t}.{c}" for t, c in columns if t not in missing and not control.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) AND "
-        "attname = %s AND NOT attisdropped)", (t, c)).fetchone()[0]]  # type: ignore[index]
+    missing += [r[0] for r in control.execute(
+        "SELECT t || '.' || c FROM unnest(%s::text[], %s::text[]) AS x(t, c) "
+        "WHERE to_regclass(t) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_attribute "
+        "WHERE attrelid = to_regclass(t) AND attname = c AND NOT attisdropped)",
+        ([t for t, _ in columns], [c for _, c in columns])).fetchall()]
     if missing:
         state = "missing" if "seedc.runs" in missing else "outdated"
         raise GuardRefused(

@@ -35,6 +35,7 @@ from seedc.runtime.delta import (
 from seedc.runtime.lease import Heartbeat, assert_lease
 from seedc.runtime.payload import line_hash
 from seedc.runtime.plan_store import load_plan, store_plan
+from seedc.runtime.staging import stage_rows
 from seedc.runtime.state import (
     Checkpoint,
     EntityDigest,
@@ -179,19 +180,10 @@ def _write_step(ctx: ChangeContext, step: DeltaStep) -> None:
     """One step and its checkpoint in one transaction, proving the lease first."""
     conn, plan = ctx.work, ctx.plan
     staging, statement = _step_sql(plan, ctx.old, step)
-    timeouts = plan["guards"]["timeouts"]
     with conn.transaction():
-        if ctx.heartbeat.proof is not None:
-            assert_lease(conn, ctx.heartbeat.proof, lock_row=not ctx.dry_run)
-        conn.execute("SELECT set_config('statement_timeout', %s, true), "
-                      "set_config('lock_timeout', %s, true)",
-                      (str(timeouts["statement_ms"]), str(timeouts["lock_ms"])))
-        conn.execute(staging["context"], {"tenant_id": plan["tenant_id"]})
-        conn.execute(staging["stage"])
-        conn.execute(staging["clear"])
+        stage_rows(conn, plan, staging, ctx.heartbeat.proof, not ctx.dry_run,
+                   b"\n".join(step.lines) + b"\n")
         with conn.cursor() as cur:
-            with cur.copy(staging["copy"]) as copy:
-                copy.write(b"\n".join(step.lines) + b"\n")
             cur.execute(statement)
             if cur.rowcount != step.rows:
                 raise GuardRefused(
