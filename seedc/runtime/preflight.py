@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from seedc.introspect.catalog import normalise_type
 from seedc.plan.canonical import canonical_bytes, sha256_hex
 from seedc.runtime.cache import CACHE_RULE, check_cache
 from seedc.runtime.sandbox import ROUTING_RULE, check_routing
@@ -104,19 +105,6 @@ def check_migrations(conn: psycopg.Connection, plan: dict[str, Any]) -> tuple[bo
     return True, f"migrations head {head}"
 
 
-_TYPES = {
-    "character varying": "varchar",
-    "timestamp with time zone": "timestamptz",
-}
-
-
-def _normalise_type(formatted: str) -> str:
-    for long, short in _TYPES.items():
-        if formatted.startswith(long):
-            formatted = short + formatted[len(long):]
-    return formatted.replace(" ", "")
-
-
 def catalog_fingerprint(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> str:
     """The same fingerprint the compiler computes from the model, read from the catalog."""
     out = []
@@ -129,7 +117,7 @@ def catalog_fingerprint(conn: psycopg.Connection, tables: list[tuple[str, str]])
             (schema, table),
         ).fetchall()
         out.append([f"{schema}.{table}",
-                    sorted([name, _normalise_type(t), bool(nn)] for name, t, nn in cols)])
+                    sorted([name, normalise_type(t), bool(nn)] for name, t, nn in cols)])
     return "sha256:" + sha256_hex(canonical_bytes(out))
 
 
