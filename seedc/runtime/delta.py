@@ -206,12 +206,13 @@ def compute_delta(old: dict[str, Any], new: dict[str, Any], key: bytes,
     entities = {e["name"]: e for e in [*old["entities"], *new["entities"]]}
     sensitive = sensitive_columns(old["program"], new["program"])
     old_names = {e["name"]: e for e in old["entities"]}
+    changed = changed_entities(old, new)
     job = _Job(old, new, old_program, new_program, old_resolver, new_resolver, new_sigs, result)
     for name in names:
         entity = entities[name]
         delta = EntityDelta(name, entity["table"], list(entity["columns"]))
         result.entities.append(delta)
-        if name not in changed_entities(old, new):
+        if name not in changed:
             continue
         by_columns = (name in old_names and name in sensitive
                       and old_names[name]["columns"] == entity["columns"]
