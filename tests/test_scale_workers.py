@@ -190,10 +190,13 @@ def test_two_processes_joined_give_exactly_the_plan_rows(
 
 
 def test_a_fifth_writer_is_refused_and_a_joiner_exits_4_when_the_run_dies(
-        target: Target, plan: dict[str, Any]) -> None:
+        target: Target, tmp_path: Path) -> None:
     """4 writers (coordinator) leave no room: a joiner is refused (exit 3) writing nothing.
     Then the coordinator is killed with -9: a joiner already in the run loses the proof of
-    the tenant lease in its next batch and exits 4."""
+    the tenant lease in its next batch and exits 4. The plan is paced at 2,000 rows/s (~12 s
+    a run), so a run cannot finish before the joiner comes and the kill lands."""
+    plan = compile_manifest(variant(tmp_path / "slow", [
+        *LOAD_EDITS, ("target_rows_per_second: 5000", "target_rows_per_second: 2000")]))
     path = target.plan_file(plan)
     env = {"SEEDC_WORKERS": "1"}
     with start_cli(["apply", str(path), "--dsn", target.apply_dsn, "--workers", "4"],
