@@ -25,8 +25,9 @@ in the next:
 
 Targets (issue): seedc >= 0.5 of raw COPY, >= 50x factory_boy, peak RSS flat in plan size.
 Exit status 1 when a target is missed. The plan's staging guards are relaxed for the bench
-only: an always-open window and a generous budget (plan_hash recomputed; the batch chain does
-not cover guards), and an in-process random key stands in for Vault.
+only: an always-open window, a generous budget and the bench's role as the pipeline role
+(plan_hash recomputed; the batch chain does not cover guards). The key and the pipeline
+identity come from a Vault dev server (`bao server -dev`) through a real AppRole login.
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ def scaled_manifest(folder: Path, scale: float) -> Path:
     return path
 
 
-def bench_plan(folder: Path, scale: float) -> tuple[Path, dict[str, Any]]:
-    """Compile the scaled manifest; open the window, widen the budget; re-hash; write JSON."""
+def bench_plan(folder: Path, scale: float, role: str) -> tuple[Path, dict[str, Any]]:
+    """Compile the scaled manifest; open the window, widen the budget, make the bench's role
+    the pipeline role; re-hash; write JSON."""
     from seedc.compiler.pipeline import compile_manifest
     from seedc.plan.canonical import plan_hash
 
@@ -108,6 +110,7 @@ def bench_plan(folder: Path, scale: float) -> tuple[Path, dict[str, Any]]:
     # the write path is measured, not the manifest's pacing (enforced since issue 13)
     guards["rate_limit"]["target_rows_per_second"] = 10_000_000
     guards["rate_limit"]["cap_rows_per_second"] = 10_000_000
+    guards["pipeline_role"] = role  # staging's access rule: this role plus a Vault AppRole
     plan["plan_hash"] = plan_hash(plan)
     path = folder / "plan.json"
     path.write_text(json.dumps(plan), "utf-8")
@@ -328,10 +331,14 @@ class Phases:
 
 
 def child_seedc(opts: dict[str, Any]) -> dict[str, Any]:
+    """seedc's apply, keyed and identified like a pipeline run: an AppRole login to Vault
+    (the parent's dev server) fetches the key and proves the pipeline identity (issue 15)."""
     from seedc.runtime.apply import ApplyOptions, apply_plan
+    from seedc.runtime.keys.vault import VaultKeyProvider
+
+    keys = VaultKeyProvider.from_environment()
 
     plan = json.loads(Path(opts["plan"]).read_text("utf-8"))
-    keys = BenchKeys(bytes.fromhex(os.environ[KEY_ENV]))
     options = ApplyOptions()
     if opts.get("workers") is not None:
         options.workers = opts["workers"]  # type: ignore[attr-defined]
@@ -531,12 +538,36 @@ def spawn(kind: str, key: bytes, **opts: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def bench_role(admin: str) -> Iterator[tuple[str, str]]:
+def pipeline_vault(key: bytes, ref: str) -> Iterator[None]:
+    """A Vault dev server holding the tenant key, and an AppRole login for the children
+    (VAULT_* in this process's environment, inherited by `spawn`); stopped on exit."""
+    from tests.services import BaoDevServer, approle_login, put_key
+
+    with BaoDevServer() as bao:
+        root = bao.client()
+        put_key(root, ref, key)
+        role_id, secret_id = approle_login(root)
+        saved = {k: os.environ.get(k) for k in ("VAULT_ADDR", "VAULT_ROLE_ID",
+                                                 "VAULT_SECRET_ID", "VAULT_TOKEN")}
+        os.environ.pop("VAULT_TOKEN", None)
+        os.environ.update(VAULT_ADDR=bao.addr, VAULT_ROLE_ID=role_id, VAULT_SECRET_ID=secret_id)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+@contextlib.contextmanager
+def bench_role(admin: str, name: str) -> Iterator[tuple[str, str]]:
     """A LOGIN NOSUPERUSER NOBYPASSRLS role like `seedc demo`'s, dropped on exit."""
     import psycopg
     from psycopg import sql
 
-    name, password = f"seedc_bench_{secrets.token_hex(4)}", secrets.token_urlsafe(24)
+    password = secrets.token_urlsafe(24)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD {}").format(
             sql.Identifier(name), sql.Literal(password)))
@@ -682,8 +713,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="seedc-bench-") as tmp_name:
         tmp = Path(tmp_name)
         t0 = time.perf_counter()
-        full_path, full = bench_plan(tmp / "full", args.scale)
-        half_path, half = bench_plan(tmp / "half", args.scale / 2)
+        role_name = f"seedc_bench_{secrets.token_hex(4)}"
+        full_path, full = bench_plan(tmp / "full", args.scale, role_name)
+        half_path, half = bench_plan(tmp / "half", args.scale / 2, role_name)
         rows = full["estimate"]["rows"]
         print(f"plans compiled in {time.perf_counter() - t0:.1f} s: {rows:,} rows in "
               f"{len(full['batches'])} batches (half: {half['estimate']['rows']:,} rows)",
@@ -694,7 +726,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"baseline rows prepared (build_payload to files, untimed for the baselines): "
               f"{gen['seconds']:.2f} s = {gen['rows'] / gen['seconds']:,.0f} rows/s on one core "
               "(generation + FPE + encoding, no database)", flush=True)
-        with postgres_admin_dsn() as admin, bench_role(admin) as (role, password):
+        with postgres_admin_dsn() as admin, bench_role(admin, role_name) as (role, password), \
+                pipeline_vault(key, full["keys"]["ref"]):
             print(f"server: {_server_info(admin)}", flush=True)
 
             def seedc_run(plan_path: Path, **extra: Any) -> dict[str, Any]:
