@@ -99,13 +99,13 @@ class _Worker:
     def close(self) -> None:
         with suppress(OSError):
             self.requests.close()  # EOF: the worker exits
+        with suppress(OSError):  # an answer nobody reads any more: its write fails at once
+            self.answers.close()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
-        with suppress(OSError):
-            self.answers.close()
 
 
 @contextmanager

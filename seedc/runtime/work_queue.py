@@ -26,7 +26,7 @@ import psycopg
 
 from seedc.errors import GuardRefused
 
-__all__ = ["MAX_WORKERS", "Claim", "claim", "mark_done", "open_count", "populate",
+__all__ = ["MAX_WORKERS", "Claim", "claim", "claim_order", "mark_done", "open_count", "populate",
            "register_worker", "renew_workers", "worker_id"]
 
 #: The spec's ceiling on parallel writers of one run, all processes together (sessions 7, 15).
@@ -45,10 +45,39 @@ def worker_id(n: int) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{n}"
 
 
+def claim_order(plan: dict[str, Any], todo: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`todo` in the order writers should take ready batches: deepest dependency chain first.
+
+    Dependencies are barriers between entities (a child waits for every batch of its
+    parents), so a run's tail is its longest chain of barriers. Batches that open the most
+    levels below them go first — customers before contracts before loans before installments —
+    and leaves (transactions) fill the writers in between and at the end, where many
+    independent batches keep every writer busy. Ties: more rows below first, then plan
+    order. Among dependent batches the order stays topological (a parent has more levels)."""
+    rows: dict[str, int] = {}
+    for batch in todo:
+        rows[batch["entity"]] = rows.get(batch["entity"], 0) + int(batch["row_count"])
+    children: dict[str, set[str]] = {}
+    for batch in plan["batches"]:
+        for parent in batch.get("depends_on", []):
+            if parent != batch["entity"]:
+                children.setdefault(parent, set()).add(batch["entity"])
+    levels: dict[str, int] = {}
+    below: dict[str, int] = {}
+    for batch in reversed(plan["batches"]):  # plan order is topological: children come later
+        entity = batch["entity"]
+        kids = children.get(entity, set())
+        levels[entity] = max((1 + levels.get(c, 0) for c in kids), default=0)
+        below[entity] = rows.get(entity, 0) + max((below.get(c, 0) for c in kids), default=0)
+    position = {b["id"]: i for i, b in enumerate(plan["batches"])}
+    return sorted(todo, key=lambda b: (-levels[b["entity"]], -below[b["entity"]],
+                                       position[b["id"]]))
+
+
 def populate(conn: psycopg.Connection, plan: dict[str, Any], run_id: str,
              todo: list[dict[str, Any]]) -> None:
-    """The run's pending batches, in plan order (one transaction)."""
-    order = {b["id"]: i for i, b in enumerate(plan["batches"])}
+    """The run's pending batches, ranked by `claim_order` in `ord` (one transaction)."""
+    order = {b["id"]: i for i, b in enumerate(claim_order(plan, todo))}
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO seedc.work_items (run_id, tenant_id, environment, batch_id, ord, "
@@ -100,8 +129,13 @@ def _sync_done(conn: psycopg.Connection, run_id: str) -> None:
         (run_id,))
 
 
-def claim(conn: psycopg.Connection, run_id: str, wid: str) -> Claim | None:
-    """The first ready, unclaimed (or orphaned) batch of the run, now claimed by `wid`."""
+def claim(conn: psycopg.Connection, run_id: str, wid: str, prefer: list[str] | None = None,
+          avoid: list[str] | None = None) -> Claim | None:
+    """The first ready, unclaimed (or orphaned) batch of the run, now claimed by `wid`.
+
+    Among the ready batches, those in `prefer` come first (their payload is already built or
+    being built for this writer) and those in `avoid` last (another writer of this process is
+    building them); otherwise plan order. Readiness is never relaxed by a preference."""
     _sync_done(conn, run_id)
     row = conn.execute(
         "WITH pick AS (SELECT i.batch_id, i.claimed_by FROM seedc.work_items i "
@@ -111,11 +145,12 @@ def claim(conn: psycopg.Connection, run_id: str, wid: str) -> Claim | None:
         "AND ww.expires_at > clock_timestamp())) "
         "AND NOT EXISTS (SELECT 1 FROM seedc.work_items d WHERE d.run_id = i.run_id "
         "AND d.done_at IS NULL AND d.entity = ANY(i.depends_on)) "
-        "ORDER BY i.ord LIMIT 1 FOR UPDATE OF i SKIP LOCKED) "
+        "ORDER BY i.batch_id = ANY(%(prefer)s) DESC, i.batch_id = ANY(%(avoid)s), i.ord "
+        "LIMIT 1 FOR UPDATE OF i SKIP LOCKED) "
         "UPDATE seedc.work_items w SET claimed_by = %(wid)s FROM pick "
         "WHERE w.run_id = %(run)s AND w.batch_id = pick.batch_id "
         "RETURNING w.batch_id, pick.claimed_by",
-        {"run": run_id, "wid": wid}).fetchone()
+        {"run": run_id, "wid": wid, "prefer": prefer or [], "avoid": avoid or []}).fetchone()
     if row is None:
         return None
     return Claim(row[0], row[1])

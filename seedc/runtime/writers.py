@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from seedc.runtime.rate_limit import Pacer
 from seedc.runtime.telemetry import get_logger
 from seedc.runtime.work_queue import (
     claim,
+    claim_order,
     leave,
     mark_done,
     open_count,
@@ -68,11 +70,19 @@ class PoolSettings:
 
 
 class _Builder:
-    """Payloads for one writer: a child interpreter for large plans, in-thread for inline."""
+    """Payloads for one writer: a child interpreter for large plans, in-thread for inline.
 
-    def __init__(self, plan: dict[str, Any], key: bytes) -> None:
+    The child builds in request order; `prebuild` queues a batch the writer expects to claim
+    next, so its generation runs on another core while the writer's current batch is written.
+    `take` returns any batch's payload, from the queue when it was prebuilt. At most `depth`
+    prebuilt payloads are held (memory stays flat in plan size)."""
+
+    def __init__(self, plan: dict[str, Any], key: bytes, depth: int = 1) -> None:
         self.plan = plan
+        self.depth = depth
         self.worker: Any = None
+        self.queued: deque[str] = deque()  # submitted to the child, answers not read yet
+        self.ready: dict[str, Payload] = {}  # answers read, not taken yet
         if plan["rows_inline"]:
             self.program = Program.from_json(plan["program"])
             self.resolver = PiiResolver(key, plan["keys"]["algorithm"])
@@ -81,16 +91,73 @@ class _Builder:
 
             self.worker = _Worker(plan, key)
 
-    def build(self, batch: dict[str, Any]) -> Payload:
+    def held(self) -> list[str]:
+        """Batches prebuilt or being prebuilt for this writer."""
+        return [*self.queued, *self.ready]
+
+    def can_prebuild(self) -> bool:
+        return self.worker is not None and len(self.queued) + len(self.ready) < self.depth
+
+    def prebuild(self, batch: dict[str, Any]) -> None:
+        self.worker.submit(batch["id"])
+        self.queued.append(batch["id"])
+
+    def discard(self, done: set[str]) -> None:
+        """Forget prebuilt payloads of batches written by someone else meanwhile."""
+        for batch_id in [b for b in self.ready if b in done]:
+            del self.ready[batch_id]
+
+    def take(self, batch: dict[str, Any]) -> Payload:
         if self.worker is None:
             return build_payload(self.plan, self.program, batch, self.resolver)
-        self.worker.submit(batch["id"])
-        payload: Payload = self.worker.result()
-        return payload
+        if batch["id"] not in self.ready and batch["id"] not in self.queued:
+            self.prebuild(batch)
+        while batch["id"] not in self.ready:
+            self.ready[self.queued.popleft()] = self.worker.result()
+        return self.ready.pop(batch["id"])
 
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()
+
+
+class _Lookahead:
+    """Which batch a writer of this process should prebuild next: the first in claim order
+    that is neither done nor claimed nor prebuilt by a writer here (thread-safe). Writers of other
+    processes are not known: a batch they take was prebuilt for nothing, never written twice."""
+
+    def __init__(self, batches: list[dict[str, Any]]) -> None:
+        self.batches = batches
+        self.lock = threading.Lock()
+        self.done: set[str] = set()
+        self.owner: dict[str, str] = {}  # batch id -> writer id (claimed or prebuilding)
+        self.progress = threading.Condition(self.lock)
+
+    def next_for(self, wid: str) -> dict[str, Any] | None:
+        with self.lock:
+            for batch in self.batches:
+                if batch["id"] not in self.done and batch["id"] not in self.owner:
+                    self.owner[batch["id"]] = wid
+                    return batch
+        return None
+
+    def claimed(self, batch_id: str, wid: str) -> None:
+        with self.lock:
+            self.owner[batch_id] = wid
+
+    def others(self, wid: str) -> list[str]:
+        with self.lock:
+            return [b for b, w in self.owner.items() if w != wid and b not in self.done]
+
+    def finished(self, batch_id: str) -> None:
+        with self.lock:
+            self.done.add(batch_id)
+            self.progress.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        """Until a writer here finishes a batch (its children may be ready), or `timeout`."""
+        with self.lock:
+            self.progress.wait(timeout)
 
 
 #: What PostgreSQL says when it has no connection slot left (SQLSTATE 53300).
@@ -137,6 +204,7 @@ class _Pool:
         self.lock = threading.Lock()
         self.wids = [f"{worker_id(n)}:{s.run_id[:8]}" for n in range(s.writers)]
         self.batches = {b["id"]: b for b in s.plan["batches"]}
+        self.lookahead = _Lookahead(claim_order(s.plan, s.plan["batches"]))
         self.log = get_logger("seedc.writers")
 
     def fail(self, exc: BaseException) -> None:
@@ -184,6 +252,14 @@ class _Pool:
             self.log.info("writers.lease_pause", seconds_left=round(left or 0.0, 1))
         return low
 
+    def _prebuild(self, builder: _Builder, wid: str) -> None:
+        with self.lookahead.lock:
+            builder.discard(self.lookahead.done)
+        if builder.can_prebuild():
+            nxt = self.lookahead.next_for(wid)
+            if nxt is not None:
+                builder.prebuild(nxt)
+
     def writer(self, wid: str) -> None:
         s = self.s
         builder: _Builder | None = None
@@ -204,21 +280,26 @@ class _Pool:
                     if self._lease_low(claims):
                         time.sleep(s.poll_s)
                         continue
-                    got = claim(claims, s.run_id, wid)
+                    got = claim(claims, s.run_id, wid, prefer=builder.held(),
+                                avoid=self.lookahead.others(wid))
                     if got is None:
                         if open_count(claims, s.run_id) == 0:
                             return
-                        time.sleep(s.poll_s)
+                        self._prebuild(builder, wid)
+                        self.lookahead.wait(s.poll_s)
                         continue
                     if got.reclaimed_from:
                         self.log.warning("batch.reclaimed", batch=got.batch_id,
                                          previous=got.reclaimed_from, writer=wid)
+                    self.lookahead.claimed(got.batch_id, wid)
                     batch = self.batches[got.batch_id]
-                    payload = builder.build(batch)
+                    payload = builder.take(batch)
+                    self._prebuild(builder, wid)  # generated while this batch is written
                     pacer.wait(batch["id"], payload.rows)
                     item = s.new_item(batch, payload)
                     s.write(work, batch, payload, item)
                     mark_done(claims, s.run_id, batch["id"])
+                    self.lookahead.finished(batch["id"])
                     with self.lock:
                         s.on_written(item, payload)
         except BaseException as exc:  # reported by run_pool, which stops the run
