@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ from seedc.runtime.state import (
 )
 from seedc.runtime.telemetry import Telemetry, current_trace_ids, get_logger, setup_telemetry
 from seedc.runtime.telemetry.redaction import redact, redact_text
+from seedc.runtime.window_guard import WINDOW_CLOSED_RULE, utc_now, window_closed
 
 __all__ = ["ApplyOptions", "BatchReport", "RunReport", "apply_plan"]
 
@@ -98,6 +100,7 @@ class ApplyOptions:
     breakglass: str | None = None  # an approved breakglass ticket id, spent by this run (issue 15)
     writers: int = 1  # parallel batch writers (`--workers`, issue 13); 1 = the sequential path
     worker_ttl_s: int = 15  # a writer's lease: its batch is reclaimable once this lapses
+    now: Callable[[], datetime] = utc_now  # wall clock for the window during the run (tests)
 
 
 @dataclass
@@ -754,7 +757,7 @@ def _change(plan: dict[str, Any], old: dict[str, Any], checkpoints: dict[str, An
     work_started = options.clock()
 
     def write_step(step: DeltaStep, write: Callable[[], None]) -> None:
-        _stop_check(heartbeat)
+        _stop_check(heartbeat, plan, options)
         t0 = time.monotonic()
         item = BatchReport(step.id, step.entity, step.rows,
                            "would-write" if options.dry_run else "written")
@@ -810,10 +813,16 @@ def _warn_unindexed_foreign_keys(conn: psycopg.Connection, plan: dict[str, Any],
                     unindexed_fk_columns=lines)
 
 
-def _stop_check(heartbeat: Heartbeat) -> None:
+def _stop_check(heartbeat: Heartbeat, plan: dict[str, Any] | None = None,
+                options: ApplyOptions | None = None) -> None:
+    """Before a batch: the lease is still ours, and (given the plan) the window still open."""
     if heartbeat.failed:
         raise RuntimeFailure(f"{heartbeat.failed}; stopped before the next batch; {RESUME}",
                          rule="a batch commits only under the run's live lease (sessions 1, 4)")
+    if plan is not None and options is not None:
+        closed = window_closed(plan, options.now())
+        if closed:
+            raise RunStopped(f"{closed}; {RESUME}", rule=WINDOW_CLOSED_RULE)
 
 
 def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
@@ -834,6 +843,7 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
             if batch["id"] in checkpoints:
                 item = BatchReport(batch["id"], batch["entity"], batch["row_count"], "skipped")
             else:
+                _stop_check(heartbeat, plan, options)
                 with tel.batch_span(batch, report):
                     t0 = time.monotonic()
                     item = BatchReport(batch["id"], batch["entity"], batch["row_count"],

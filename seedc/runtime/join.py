@@ -70,7 +70,7 @@ def join_run(plan: dict[str, Any], dsn: str, keys: KeyProvider,
             writers=options.writers, role="joiner", worker_ttl_s=options.worker_ttl_s,
             write=write, on_written=lambda item, p: written.append(p.rows),
             new_item=lambda b, p: BatchReport(b["id"], b["entity"], p.rows, "written"),
-            poll_s=min(0.2, options.lease.poll_s),
+            poll_s=min(0.2, options.lease.poll_s), now=options.now,
             lease_floor_s=options.lease.lease_ttl_s / 2))
         budget = plan["guards"]["budget"]["max_seconds"] + options.lease.lease_ttl_s
         deadline = time.monotonic() + budget

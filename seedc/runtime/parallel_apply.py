@@ -66,7 +66,8 @@ def parallel_batches(plan: dict[str, Any], dsn: str, options: ApplyOptions, repo
         writers=options.writers, role="coordinator", worker_ttl_s=options.worker_ttl_s,
         write=write, on_written=on_written,
         new_item=lambda b, p: BatchReport(b["id"], b["entity"], p.rows, "written"),
-        run_failed=lambda: heartbeat.failed, poll_s=min(0.2, options.lease.poll_s),
+        run_failed=lambda: heartbeat.failed, now=options.now,
+        poll_s=min(0.2, options.lease.poll_s),
         lease_floor_s=options.lease.lease_ttl_s / 2)
     try:
         run_pool(settings)

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -33,6 +34,7 @@ from seedc.runtime.payload import Payload, build_payload
 from seedc.runtime.pii.domains import PiiResolver
 from seedc.runtime.rate_limit import Pacer
 from seedc.runtime.telemetry import get_logger
+from seedc.runtime.window_guard import WINDOW_CLOSED_RULE, utc_now, window_closed
 from seedc.runtime.work_queue import (
     claim,
     claim_order,
@@ -64,6 +66,7 @@ class PoolSettings:
     new_item: Callable[[dict[str, Any], Payload], Any]
     on_written: Callable[[Any, Payload], None]
     run_failed: Callable[[], str | None] = lambda: None  # the run's own heartbeat failure
+    now: Callable[[], datetime] = utc_now  # wall clock for the off-peak window (tests set it)
     poll_s: float = 0.2
     lease_floor_s: float = 30.0  # below this much tenant lease left, start no new batch
     errors: list[BaseException] = field(default_factory=list)
@@ -277,6 +280,9 @@ class _Pool:
                     reason = self._stopping()
                     if reason:
                         raise RuntimeFailure(f"{reason}; stopped before the next batch")
+                    closed = window_closed(s.plan, s.now())
+                    if closed:
+                        raise RuntimeFailure(closed, rule=WINDOW_CLOSED_RULE)
                     if self._lease_low(claims):
                         time.sleep(s.poll_s)
                         continue
