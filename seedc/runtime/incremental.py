@@ -41,6 +41,7 @@ from seedc.runtime.state import (
     EntityDigest,
     check_checkpoints,
     compare,
+    copy_digest,
     copy_lines,
     expected_digests,
     refuse_drift,
@@ -232,15 +233,17 @@ def _read_database(conn: psycopg.Connection, read: dict[str, Any], keep: set[str
     in `keep` by key (an unchanged row's resolved line is the one the database holds)."""
     digests, lines = {}, {}
     for entity in read["entities"]:
+        statement = unordered(entity["sql"]["read"])
+        if entity["name"] not in keep:
+            digests[entity["name"]] = copy_digest(conn, statement)
+            continue
         acc = EntityDigest()
-        held: dict[bytes, bytes] | None = {} if entity["name"] in keep else None
-        for line in copy_lines(conn, unordered(entity["sql"]["read"])):
+        held: dict[bytes, bytes] = {}
+        for line in copy_lines(conn, statement):
             acc.add(1, line_hash(line))
-            if held is not None:
-                held[key_of(line)] = line
+            held[key_of(line)] = line
         digests[entity["name"]] = acc
-        if held is not None:
-            lines[entity["name"]] = held
+        lines[entity["name"]] = held
     return digests, lines
 
 
