@@ -182,7 +182,9 @@ def _serve(parent: int) -> None:
         try:
             batch_id = pickle.load(requests)  # noqa: S301  (our parent's request)
         except EOFError:
-            return
+            # every answer is flushed and nothing else is held: skip the interpreter's
+            # teardown (~0.25 s of freeing the program's caches), which the run's end waits on
+            os._exit(0)
         try:
             answer: tuple[Any, ...] = ("ok", _build(batch_id))
         except SeedcError as exc:
