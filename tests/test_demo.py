@@ -72,6 +72,9 @@ def test_demo_applies_then_noop_then_stop(project: Path) -> None:
     assert "batches: 15 written, 0 already checkpointed, 0 retries" in first.stdout
     assert "tenant acme  environment dev  mode baseline" in first.stdout
     assert "next steps:" in first.stdout  # issue 11: the demo says what to try next
+    preflight = next(line for line in out if line.startswith("preflight: "))
+    guide = (REPO / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    assert f"\n{preflight}\n" in guide, "docs/getting-started.md shows another preflight line"
     assert "seedc show .seedc/demo.plan.json" in first.stdout
     for secret in ("apply.password", "pg.password"):
         assert (project / ".seedc" / secret).read_text().strip() not in first.stdout
