@@ -479,7 +479,7 @@ def demo_cmd(dsn: str | None, manifest: Path | None, schema_dir: Path | None, as
         stop_embedded_server(base_dir)
         click.echo("embedded PostgreSQL stopped")
         return
-    from seedc.devtools.demo import next_steps, run_demo
+    from seedc.devtools.demo import next_steps, run_demo, shown_path
     from seedc.runtime.apply import ApplyOptions
     from seedc.runtime.progress import Progress, render_run
 
@@ -490,9 +490,9 @@ def demo_cmd(dsn: str | None, manifest: Path | None, schema_dir: Path | None, as
     if as_json:
         click.echo(json.dumps(result.report.as_json(), indent=2, sort_keys=True))
         return
-    click.echo(f"plan: {result.plan_path}")
+    click.echo(f"plan: {shown_path(result.plan_path)}")
     click.echo(render_run(result.report, {}))
-    click.echo(next_steps(result, root))
+    click.echo(next_steps(result))
 
 
 @cli.group("keys")

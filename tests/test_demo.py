@@ -17,9 +17,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+from seedc.devtools.demo import DemoResult, next_steps, shown_path
 from tests.manifests import REPO
 
 TIMEOUT = 240.0
@@ -65,11 +67,14 @@ def test_demo_applies_then_noop_then_stop(project: Path) -> None:
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Traceback" not in first.stderr
     out = first.stdout.splitlines()
-    assert out[0] == f"plan: {project / '.seedc' / 'demo.plan.json'}"
+    assert out[0] == "plan: .seedc/demo.plan.json"  # as the next steps name it
     assert out[1] == "SUCCEEDED: wrote 618 rows"  # 618 = the example plan's rows (README)
     assert "batches: 15 written, 0 already checkpointed, 0 retries" in first.stdout
     assert "tenant acme  environment dev  mode baseline" in first.stdout
     assert "next steps:" in first.stdout  # issue 11: the demo says what to try next
+    preflight = next(line for line in out if line.startswith("preflight: "))
+    guide = (REPO / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    assert f"\n{preflight}\n" in guide, "docs/getting-started.md shows another preflight line"
     assert "seedc show .seedc/demo.plan.json" in first.stdout
     for secret in ("apply.password", "pg.password"):
         assert (project / ".seedc" / secret).read_text().strip() not in first.stdout
@@ -86,9 +91,15 @@ def test_demo_applies_then_noop_then_stop(project: Path) -> None:
     drift = _seedc(project, "diff", ".seedc/demo.plan.json", "--dsn", apply_dsn)
     assert drift.returncode == 0, drift.stdout + drift.stderr[-2000:]
 
-    second = _seedc(project, "demo")
+    # again, from a subdirectory: the same project state, so nothing to do; the plan is not
+    # under the working directory, so the plan line and the next steps name it absolutely
+    second = _seedc(project / "manifests" / "dev", "demo")
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.splitlines()[1].startswith("NOOP: nothing to do")
+    plan = project.resolve() / ".seedc" / "demo.plan.json"
+    assert second.stdout.splitlines()[0] == f"plan: {plan}"
+    assert f"seedc show {plan}" in second.stdout
+    assert f"(password in {plan.parent}/pg.password)" in second.stdout
     assert "batches: 0 written, 15 already checkpointed" in second.stdout
     assert _postgres_pids(data_dir) == pids, "the second run started another server"
 
@@ -106,3 +117,22 @@ def test_demo_stop_without_a_server_is_harmless(project: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert _postgres_pids(project / ".seedc" / "pg") == []
+
+
+def test_plan_line_and_next_steps_name_the_plan_the_same_way(tmp_path: Path) -> None:
+    """Relative to the working directory when the plan is under it, else absolute: the path
+    `seedc demo` prints after `plan:` is the one its next steps use, and it works from there."""
+    base = tmp_path / "project" / ".seedc"
+    result = DemoResult("postgresql://postgres:s3cret@127.0.0.1:5000/postgres",
+                        "postgresql://seedc_apply:s3cret@127.0.0.1:5000/seedc_demo",
+                        base / "demo.plan.json", cast(Any, None), base, embedded=True)
+    root = tmp_path / "project"
+    elsewhere = root / "docs"
+    assert shown_path(result.plan_path, root) == ".seedc/demo.plan.json"
+    assert shown_path(result.plan_path, elsewhere) == str(base.resolve() / "demo.plan.json")
+    for cwd in (root, elsewhere):
+        plan = shown_path(result.plan_path, cwd)
+        steps = next_steps(result, cwd)
+        assert f"  seedc show {plan}  " in steps
+        assert f"  seedc diff {plan} --dsn \"$(cat {shown_path(base, cwd)}/apply.dsn)\"" in steps
+        assert "s3cret" not in steps

@@ -25,7 +25,7 @@ from seedc.runtime.install import grant_apply_role, install_app_schema, install_
 from seedc.runtime.keys import LocalDevKeyProvider
 
 __all__ = ["APPLY_ROLE", "DEMO_DATABASE", "DemoResult", "embedded_apply_dsn", "next_steps",
-           "run_demo"]
+           "run_demo", "shown_path"]
 
 DEMO_DATABASE = "seedc_demo"
 APPLY_ROLE = "seedc_apply"
@@ -102,12 +102,15 @@ def run_demo(admin_dsn: str | None, manifest: Path, schema_dir: Path,
     return DemoResult(admin, apply_dsn, plan_path, report, base_dir, admin_dsn is None)
 
 
-def _shown(path: Path, root: Path) -> str:
-    """``path`` relative to the project root when it is inside it (what a user types)."""
+def shown_path(path: Path, cwd: Path | None = None) -> str:
+    """``path`` as the user should type it here: relative to the working directory when it is
+    under it, else absolute — so the `plan:` line and the next steps name the same file, and
+    a command copied from either works from where the demo was run."""
+    absolute = path.resolve()
     try:
-        return str(path.resolve().relative_to(root.resolve()))
+        return str(absolute.relative_to((cwd or Path.cwd()).resolve()))
     except ValueError:
-        return str(path)
+        return str(absolute)
 
 
 def _without_password(dsn: str) -> str:
@@ -119,11 +122,12 @@ def _without_password(dsn: str) -> str:
     return f"postgresql://{user}{'@' if user else ''}{host}{port}/{params.get('dbname', '')}"
 
 
-def next_steps(result: DemoResult, root: Path) -> str:
+def next_steps(result: DemoResult, cwd: Path | None = None) -> str:
     """What to do after the demo: its two DSNs (passwords as the files holding them, never
-    the password) and three commands to try (issue 11, "first hour")."""
-    base = _shown(result.base_dir, root)
-    plan = _shown(result.plan_path, root)
+    the password) and three commands to try (issue 11, "first hour"), with paths as
+    `shown_path` gives them from ``cwd`` (default: the working directory)."""
+    base = shown_path(result.base_dir, cwd)
+    plan = shown_path(result.plan_path, cwd)
     if result.embedded:
         admin_where = f"password in {base}/pg.password"
         dsn_arg = f'"$(cat {base}/apply.dsn)"'
