@@ -160,24 +160,27 @@ def column_cells(vec: Vec, sql_type: str, nullable: bool, n: int) -> list[str]:
     if vec.kind == "pii":
         if base not in ("text", "varchar"):
             raise ProgramError(f"a {vec.domain} placeholder needs a text column, not {sql_type}")
-        cells = [f"{PLACEHOLDER_PREFIX}{vec.domain}:{x}" for x in data.tolist()]
-        return _with_nulls(cells, data)
+        return _with_nulls(_placeholders(data.tolist(), vec.domain), data)
     if base == "uuid":
         _expect(vec, ("uuid",), sql_type)
         return _with_nulls(list(data.tolist()), data)
     if base in ("text", "varchar"):
         _expect(vec, ("str", "uuid"), sql_type)
-        texts: list[str] = ["" if x is None else x for x in data.tolist()]
+        texts: list[str] = data.tolist()
+        if data.dtype == object and None in texts:
+            texts = ["" if x is None else x for x in texts]
         _check_texts(texts, length, sql_type)
         return _with_nulls(escape_text(texts), data)
     if base in INTEGER_RANGES:
         _expect(vec, ("int",), sql_type)
         values = data.tolist()
         lo, hi = INTEGER_RANGES[base]
-        bad = next((v for v in values if not lo <= v <= hi), None) if values else None
-        if bad is not None:
-            raise ProgramError(f"{bad} is outside the {sql_type} range {lo}..{hi}")
-        return [str(v) for v in values]
+        if data.dtype != np.int64 or (data.size and (int(data.min()) < lo
+                                                     or int(data.max()) > hi)):
+            bad = next((v for v in values if not lo <= v <= hi), None) if values else None
+            if bad is not None:
+                raise ProgramError(f"{bad} is outside the {sql_type} range {lo}..{hi}")
+        return list(map(str, values))
     if base == "numeric":
         _expect(vec, ("int", "dec"), sql_type)
         return _numeric_cells(data, vec.scale if vec.kind == "dec" else 0, length, scale,
@@ -204,9 +207,18 @@ def column_cells(vec: Vec, sql_type: str, nullable: bool, n: int) -> list[str]:
     raise ProgramError(f"unsupported column type {sql_type}")
 
 
+def _placeholders(inputs: list[str], domain: str) -> list[str]:
+    """`\\P<domain>:<input>` cells; None inputs (nullable columns) are replaced afterwards."""
+    prefix = f"{PLACEHOLDER_PREFIX}{domain}:"
+    try:
+        return list(map(prefix.__add__, inputs))
+    except TypeError:  # a None or non-text input: format each, as the f-string always did
+        return [f"{prefix}{x}" for x in inputs]
+
+
 def _check_texts(texts: list[str], length: int, sql_type: str) -> None:
     """varchar(n) counts characters, like PostgreSQL; NUL and lone surrogates never store."""
-    if length and any(len(x) > length for x in texts):
+    if length and texts and max(map(len, texts)) > length:
         longest = max(len(x) for x in texts)
         raise ProgramError(f"a value of {longest} characters is longer than {sql_type}")
     joined = "".join(texts)
