@@ -57,19 +57,22 @@ def jump_bucket(keys: np.ndarray, buckets: int) -> np.ndarray:
     """
     if buckets <= 0:
         raise ValueError("buckets must be positive")
-    key = np.asarray(keys, dtype=np.uint64).copy()
-    b = np.full(key.shape, -1, dtype=np.int64)
-    j = np.zeros(key.shape, dtype=np.int64)
-    active = np.ones(key.shape, dtype=bool)
+    out = np.full(np.shape(keys), -1, dtype=np.int64)
+    flat = out.reshape(-1)  # a view: results land in `out`
+    key = np.asarray(keys, dtype=np.uint64).ravel().copy()
+    idx = np.arange(key.size)  # where each still-jumping key's result goes
+    j = np.zeros(key.size, dtype=np.int64)
     with np.errstate(over="ignore"):
-        while active.any():
-            b[active] = j[active]
-            k = key[active] * _JUMP_LCG + np.uint64(1)
-            key[active] = k
-            step = float(1 << 31) / ((k >> np.uint64(33)).astype(np.float64) + 1.0)
-            j[active] = ((b[active] + 1).astype(np.float64) * step).astype(np.int64)
-            active &= j < buckets
-    return b
+        while idx.size:  # each pass works only on the keys still jumping
+            b = j
+            key = key * _JUMP_LCG + np.uint64(1)
+            step = float(1 << 31) / ((key >> np.uint64(33)).astype(np.float64) + 1.0)
+            j = ((b + 1).astype(np.float64) * step).astype(np.int64)
+            done = j >= buckets
+            flat[idx[done]] = b[done]
+            keep = ~done
+            idx, key, j = idx[keep], key[keep], j[keep]
+    return out
 
 
 def uuid5_many(namespace: uuid.UUID, names: list[bytes]) -> np.ndarray:
