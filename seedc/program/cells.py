@@ -156,7 +156,6 @@ def column_cells(vec: Vec, sql_type: str, nullable: bool, n: int) -> list[str]:
     data = broadcast(vec, n)
     if data.dtype == object and not nullable and None in data.tolist():
         raise ProgramError("column is NOT NULL but the expression gives null")
-    cells: list[str]
     if vec.kind == "pii":
         if base not in ("text", "varchar"):
             raise ProgramError(f"a {vec.domain} placeholder needs a text column, not {sql_type}")
