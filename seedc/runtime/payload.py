@@ -71,6 +71,14 @@ def _resolve_columns(
     return out
 
 
+def _check_digest(batch: dict[str, Any], digest: str) -> None:
+    if digest != batch["rows_digest"]:
+        raise GuardRefused(
+            f"batch {batch['id']}: rows do not match the plan's digest; the plan or this "
+            "seedc's generators differ from what compiled it",
+            rule="rows are checked against their digest before writing")
+
+
 def batch_rows(plan: dict[str, Any], program: Program, batch: dict[str, Any]) -> list[list[str]]:
     """The batch's rows as unresolved COPY cells (placeholders kept), checked on its digest."""
     if plan["rows_inline"]:
@@ -79,11 +87,7 @@ def batch_rows(plan: dict[str, Any], program: Program, batch: dict[str, Any]) ->
         rng = batch["key_range"]
         cells = [list(r) for r in batch_cells(program, batch["entity"], rng["start"],
                                               rng["stop"])]
-    if rows_digest(cells) != batch["rows_digest"]:
-        raise GuardRefused(
-            f"batch {batch['id']}: rows do not match the plan's digest; the plan or this "
-            "seedc's generators differ from what compiled it",
-            rule="rows are checked against their digest before writing")
+    _check_digest(batch, rows_digest(cells))
     return cells
 
 
@@ -103,27 +107,25 @@ def _joined(columns: list[list[str]]) -> str:
 
 
 def _checked_columns(plan: dict[str, Any], program: Program, batch: dict[str, Any]
-                     ) -> tuple[list[list[str]], str]:
-    """The batch's unresolved cells column by column and their joined text, digest-checked.
+                     ) -> tuple[list[list[str]], str, bytes]:
+    """The batch's unresolved cells column by column, their joined text and its COPY bytes
+    (the text plus a final newline), checked on the batch digest.
 
-    Same check as `batch_rows`, without its row lists: the joined text is both what the
-    digest covers and, when no column holds a placeholder, the COPY text itself.
+    Same check as `batch_rows`, without its row lists: the bytes are what the digest covers
+    and, when no column holds a placeholder, the COPY payload itself.
     """
     if plan["rows_inline"]:
         rows = cells_from_json(batch["rows"])
         text = "\n".join(map("\t".join, rows))
-        columns = [list(c) for c in zip(*rows, strict=True)]
     else:
         rng = batch["key_range"]
         columns = batch_columns(program, batch["entity"], rng["start"], rng["stop"])
         text = _joined(columns)
-    digest_text = (text + "\n").encode("utf-8") if text else b""
-    if copy_text_digest(digest_text) != batch["rows_digest"]:
-        raise GuardRefused(
-            f"batch {batch['id']}: rows do not match the plan's digest; the plan or this "
-            "seedc's generators differ from what compiled it",
-            rule="rows are checked against their digest before writing")
-    return columns, text
+    data = (text + "\n").encode("utf-8")
+    _check_digest(batch, copy_text_digest(data if text else b""))  # as copy_text: b"" if empty
+    if plan["rows_inline"]:
+        columns = [list(c) for c in zip(*rows, strict=True)]
+    return columns, text, data
 
 
 def build_payload(
@@ -134,20 +136,19 @@ def build_payload(
     Works on columns and on the joined text: the unresolved text is reused when no cell is a
     placeholder, the COPY bytes are encoded once and split into the lines that are hashed.
     """
-    columns, text = _checked_columns(plan, program, batch)
+    columns, text, data = _checked_columns(plan, program, batch)
     names = batch["columns"]
-    if len(names) != len(columns) and columns:
-        raise ValueError(f"batch {batch['id']}: {len(columns)} columns of cells, "
-                         f"{len(names)} column names")
     rows = len(columns[0]) if columns else 0
     if not rows:
         return Payload(b"", 0, 0)
+    if len(names) != len(columns):
+        raise ValueError(f"batch {batch['id']}: {len(columns)} columns of cells, "
+                         f"{len(names)} column names")
     resolved = columns
     if PLACEHOLDER_PREFIX in text:
         resolved = _resolve_columns(columns, names, resolver)
         if any(r is not c for r, c in zip(resolved, columns, strict=True)):
-            text = _joined(resolved)
-    data = (text + "\n").encode("utf-8")
+            data = (_joined(resolved) + "\n").encode("utf-8")
     lines = data.split(b"\n")
     lines.pop()
     if len(lines) != rows:  # a resolved value holds a newline: hash each row as it is
