@@ -261,7 +261,9 @@ class Phases:
         from seedc.runtime import apply, payload
 
         self.wrap(payload, "batch_cells", "generate")
+        self.wrap(payload, "batch_columns", "generate")  # build_payload works on columns
         self.wrap(payload, "rows_digest", "digest check")
+        self.wrap(payload, "copy_text_digest", "digest check")
         self.wrap(payload, "_resolve_columns", "fpe")
         self.wrap(apply, "build_payload", "build_payload")  # before prefetch existed
         with contextlib.suppress(ImportError):

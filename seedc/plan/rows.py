@@ -18,6 +18,7 @@ __all__ = [
     "cells_from_json",
     "cells_to_json",
     "copy_text",
+    "copy_text_digest",
     "rows_digest",
     "unescape",
 ]
@@ -33,9 +34,14 @@ def copy_text(rows: Iterable[Sequence[str]]) -> bytes:
     return (lines + "\n").encode("utf-8") if lines else b""
 
 
+def copy_text_digest(text: bytes) -> str:
+    """The rows digest of COPY text already built (by `copy_text` or the same joins)."""
+    return "sha256:" + hashlib.sha256(text).hexdigest()
+
+
 def rows_digest(rows: Iterable[Sequence[str]]) -> str:
     """sha256 of the COPY text of the rows (placeholders unresolved)."""
-    return "sha256:" + hashlib.sha256(copy_text(rows)).hexdigest()
+    return copy_text_digest(copy_text(rows))
 
 
 def unescape(cell: str) -> str:

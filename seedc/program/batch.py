@@ -10,7 +10,7 @@ from seedc.program.cells import column_cells
 from seedc.program.evaluate import VIRTUAL, BatchContext, Program
 from seedc.program.values import ProgramError
 
-__all__ = ["ColumnError", "batch_cells"]
+__all__ = ["ColumnError", "batch_cells", "batch_columns"]
 
 
 class ColumnError(ProgramError):
@@ -23,8 +23,12 @@ class ColumnError(ProgramError):
         self.reason = reason
 
 
-def batch_cells(program: Program, entity: str, start: int, stop: int) -> list[tuple[str, ...]]:
-    """Rows (tuples of COPY cells, in column order) for ordinals [start, stop) of `entity`."""
+def batch_columns(program: Program, entity: str, start: int, stop: int) -> list[list[str]]:
+    """COPY cells for ordinals [start, stop) of `entity`, column by column (stored columns only).
+
+    The column-major form is what generation produces; callers that join lines or resolve
+    placeholders per column use it directly instead of transposing rows back.
+    """
     keys = program.keys_for_range(entity, start, stop)
     ctx = BatchContext(program, entity, keys)
     columns: list[list[str]] = []
@@ -38,4 +42,10 @@ def batch_cells(program: Program, entity: str, start: int, stop: int) -> list[tu
             raise
         except ProgramError as exc:
             raise ColumnError(entity, name, str(exc)) from None
+    return columns
+
+
+def batch_cells(program: Program, entity: str, start: int, stop: int) -> list[tuple[str, ...]]:
+    """Rows (tuples of COPY cells, in column order) for ordinals [start, stop) of `entity`."""
+    columns = batch_columns(program, entity, start, stop)
     return list(zip(*columns, strict=True)) if columns else []
