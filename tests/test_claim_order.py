@@ -111,7 +111,7 @@ def test_a_writer_builder_serves_prebuilt_and_other_batches_and_closes_promptly(
     batches = {b["entity"]: b for b in load_plan["batches"][:5]}
     program = Program.from_json(load_plan["program"])
     resolver = PiiResolver(key, load_plan["keys"]["algorithm"])
-    builder = _Builder(load_plan, key)
+    builder = _Builder(load_plan, key, depth=1)
     try:
         assert builder.can_prebuild()
         builder.prebuild(batches["users"])
@@ -131,3 +131,29 @@ def test_a_writer_builder_serves_prebuilt_and_other_batches_and_closes_promptly(
         builder.close()
         assert time.monotonic() - t0 < 2
     assert builder.worker.proc.poll() is not None
+
+
+def test_the_writer_that_built_a_parent_batch_prebuilds_its_children(
+        load_plan: dict[str, Any]) -> None:
+    """loans-k and installments-k sit side by side in the plan; the child process that quoted
+    the loans keeps the quotes, so the same writer should build their installments."""
+    from seedc.runtime.writers import _Lookahead, followers
+
+    batches = load_plan["batches"]
+    pairs = followers(batches)
+    ids = {b["id"]: b for b in batches}
+    loans = [b["id"] for b in batches if b["entity"] == "loans"]
+    assert len(loans) > 1
+    for loan in loans:
+        assert ids[pairs[loan]]["entity"] == "installments"
+        assert "loans" in ids[pairs[loan]]["depends_on"]
+    assert all(ids[child]["entity"] != ids[parent]["entity"] for parent, child in pairs.items())
+    look = _Lookahead(batches, claim_order(load_plan, batches))
+    look.claimed(loans[0], "w1")
+    assert pairs[loans[0]] in look.others("w2")
+    for _ in range(len(batches)):
+        nxt = look.next_for("w2")
+        if nxt is None:
+            break
+        assert nxt["id"] != pairs[loans[0]]
+    assert look.next_for("w1") == ids[pairs[loans[0]]]

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import psycopg
@@ -80,7 +81,7 @@ class _Builder:
     `take` returns any batch's payload, from the queue when it was prebuilt. At most `depth`
     prebuilt payloads are held (memory stays flat in plan size)."""
 
-    def __init__(self, plan: dict[str, Any], key: bytes, depth: int = 1) -> None:
+    def __init__(self, plan: dict[str, Any], key: bytes, depth: int = 2) -> None:
         self.plan = plan
         self.depth = depth
         self.worker: Any = None
@@ -124,33 +125,68 @@ class _Builder:
             self.worker.close()
 
 
+def followers(batches: list[dict[str, Any]]) -> dict[str, str]:
+    """Batch id -> the batch right after it in plan order when that one is of a child entity.
+
+    The compiler places a parent batch's children right after it (loans-k, installments-k):
+    the child batch's generation reads what the parent batch's generation computed (a loan's
+    quote for its installments), which the child process that built the parent still holds."""
+    out = {}
+    for batch, nxt in pairwise(batches):
+        if nxt["entity"] != batch["entity"] and batch["entity"] in nxt.get("depends_on", []):
+            out[batch["id"]] = nxt["id"]
+    return out
+
+
 class _Lookahead:
-    """Which batch a writer of this process should prebuild next: the first in claim order
-    that is neither done nor claimed nor prebuilt by a writer here (thread-safe). Writers of other
+    """Which batch a writer of this process should prebuild next (thread-safe): the follower
+    of a batch it built (see `followers`), else the first in claim order that is neither done,
+    nor claimed or prebuilt by a writer here, nor another writer's follower. Writers of other
     processes are not known: a batch they take was prebuilt for nothing, never written twice."""
 
-    def __init__(self, batches: list[dict[str, Any]]) -> None:
-        self.batches = batches
+    def __init__(self, plan_batches: list[dict[str, Any]],
+                 claim_batches: list[dict[str, Any]]) -> None:
+        self.batches = claim_batches
+        self.by_id = {b["id"]: b for b in plan_batches}
+        self.follower = followers(plan_batches)
         self.lock = threading.Lock()
         self.done: set[str] = set()
         self.owner: dict[str, str] = {}  # batch id -> writer id (claimed or prebuilding)
+        self.affine: dict[str, str] = {}  # batch id -> the writer that built its parent batch
         self.progress = threading.Condition(self.lock)
+
+    def _own(self, batch_id: str, wid: str) -> None:
+        self.owner[batch_id] = wid
+        nxt = self.follower.get(batch_id)
+        if nxt is not None and nxt not in self.owner:
+            self.affine.setdefault(nxt, wid)
+
+    def _free(self, batch_id: str) -> bool:
+        return batch_id not in self.done and batch_id not in self.owner
 
     def next_for(self, wid: str) -> dict[str, Any] | None:
         with self.lock:
+            mine = [b for b, w in self.affine.items() if w == wid and self._free(b)]
+            if mine:
+                self._own(mine[0], wid)
+                return self.by_id[mine[0]]
             for batch in self.batches:
-                if batch["id"] not in self.done and batch["id"] not in self.owner:
-                    self.owner[batch["id"]] = wid
+                bid = batch["id"]
+                if self._free(bid) and self.affine.get(bid, wid) == wid:
+                    self._own(bid, wid)
                     return batch
         return None
 
     def claimed(self, batch_id: str, wid: str) -> None:
         with self.lock:
-            self.owner[batch_id] = wid
+            self._own(batch_id, wid)
 
     def others(self, wid: str) -> list[str]:
+        """Batches another writer here holds or is the natural builder of: claimed last."""
         with self.lock:
-            return [b for b, w in self.owner.items() if w != wid and b not in self.done]
+            held = {b for b, w in self.owner.items() if w != wid}
+            held |= {b for b, w in self.affine.items() if w != wid and b not in self.owner}
+            return sorted(held - self.done)
 
     def finished(self, batch_id: str) -> None:
         with self.lock:
@@ -207,7 +243,7 @@ class _Pool:
         self.lock = threading.Lock()
         self.wids = [f"{worker_id(n)}:{s.run_id[:8]}" for n in range(s.writers)]
         self.batches = {b["id"]: b for b in s.plan["batches"]}
-        self.lookahead = _Lookahead(claim_order(s.plan, s.plan["batches"]))
+        self.lookahead = _Lookahead(s.plan["batches"], claim_order(s.plan, s.plan["batches"]))
         self.log = get_logger("seedc.writers")
 
     def fail(self, exc: BaseException) -> None:
