@@ -200,3 +200,17 @@ def test_a_batch_whose_only_row_is_empty_keeps_its_digest_and_line() -> None:
              "rows": [[""]]}
     got = build_payload(plan, None, batch, None)  # type: ignore[arg-type]
     assert (got.copy, got.rows, got.digest) == (b"\n", 1, line_hash(b""))
+
+
+def test_civil_dates_equal_pythons_calendar_and_postgresqls_bc_dates() -> None:
+    """Independent oracles for the one civil-from-days formula both date paths use: Python's
+    proleptic Gregorian calendar for years 1..9999, PostgreSQL's own text for BC dates."""
+    import datetime as dt
+
+    epoch = dt.date(1970, 1, 1).toordinal()
+    days = [*RNG.integers(-719_162, 2_932_897, 20_000).tolist(), -719_162, 0, 2_932_896, -1]
+    for d in days:
+        day = dt.date.fromordinal(d + epoch)
+        assert cells._civil(d) == (day.year, day.month, day.day)
+    assert cells._pg_date(-719_163) == ("0001-12-31", " BC")  # date '0001-01-01' - 1
+    assert cells._pg_date(-2_440_588) == ("4714-11-24", " BC")  # Julian day 0, PG's minimum

@@ -261,19 +261,9 @@ _COMMON_MAX = 2_932_896  # 9999-12-31
 
 
 def _civil(days: int) -> tuple[int, int, int]:
-    """Proleptic Gregorian (year, month, day) of days since 1970-01-01, for any range.
-
-    H. Hinnant's `civil_from_days`; year 0 is 1 BC, as in PostgreSQL's Julian-day arithmetic.
-    """
-    z = days + 719_468
-    era = z // 146_097
-    doe = z - era * 146_097
-    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = mp + 3 if mp < 10 else mp - 9
-    return yoe + era * 400 + (month <= 2), month, day
+    """Proleptic Gregorian (year, month, day) of days since 1970-01-01 (see `_civil_many`)."""
+    year, month, day = _civil_many(np.array([days], dtype=np.int64))
+    return int(year[0]), int(month[0]), int(day[0])
 
 
 def _pg_date(days: int) -> tuple[str, str]:
@@ -285,7 +275,11 @@ def _pg_date(days: int) -> tuple[str, str]:
 
 
 def _civil_many(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`_civil` over an int64 array (numpy's // floors, as Python's does)."""
+    """Proleptic Gregorian (year, month, day) of days since 1970-01-01, over an int64 array.
+
+    H. Hinnant's `civil_from_days` (numpy's // floors, as Python's does); year 0 is 1 BC, as
+    in PostgreSQL's Julian-day arithmetic.
+    """
     z = days + 719_468
     era = z // 146_097
     doe = z - era * 146_097
