@@ -1,5 +1,6 @@
-"""A run still writing when the off-peak window closes stops after the current batch, exit 4,
-audited and resumable (issue 13, sessions 8 and 17) — sequential and with parallel writers.
+"""A run that must stop mid-way stops after whole batches, exit 4, audited and resumable
+(issue 13): when the off-peak window closes (sessions 8, 17) — sequential, parallel writers and
+change steps — and when parallel writers spend the budget (sessions 7, 16).
 
 The window is [now − 1 h, now + 1 h) UTC, so preflight (which reads the real clock) passes;
 the run's `now` is then moved past the window's end after a given number of batch starts.
@@ -129,3 +130,34 @@ def test_a_plan_change_stops_before_its_first_step_once_the_window_has_closed(
     again = target.apply(new)
     assert again.status == "succeeded", again.message
     assert target.counts(new) == planned_counts(new)
+
+
+def test_the_budget_spent_mid_run_stops_parallel_writers_after_whole_batches(
+        target: Target, tmp_path: Path) -> None:
+    """`--workers` keeps the budget rule of the sequential path: once `budget.max_seconds` is
+    spent, no writer starts another batch; exit 4, audited, resumable (sessions 7, 16)."""
+    plan = compile_variant(tmp_path / "budget", [LOAD])
+    calls = 0
+    lock = threading.Lock()
+
+    def clock() -> float:  # the run's budget clock: 0 s for the first 6 reads, then a day
+        nonlocal calls
+        with lock:
+            calls += 1
+            return 0.0 if calls <= 6 else 86_400.0
+
+    with pytest.raises(SeedcError) as raised:
+        target.apply(plan, ApplyOptions(writers=2, clock=clock))
+    exc = raised.value
+    assert exc.exit_code == ExitCode.RUNTIME_FAILURE
+    assert "budget exhausted" in exc.message
+    report = exc.report  # type: ignore[attr-defined]
+    events = [(e, rule) for e, rule, run in audit_events(target.admin_dsn, plan["tenant"])
+              if run == report.run_id]
+    assert ("aborted", "abort at 100% of budget (sessions 7, 16)") in events
+    written = len(target.checkpoints(plan))
+    assert 0 < written < len(plan["batches"])
+    assert target.counts(plan) == _checkpointed_rows(target, plan)
+    again = target.apply(plan, ApplyOptions(writers=2))
+    assert again.status == "succeeded"
+    assert target.counts(plan) == planned_counts(plan)

@@ -732,7 +732,7 @@ def _run(plan: dict[str, Any], dsn: str, keys: KeyProvider, options: ApplyOption
                     from seedc.runtime.parallel_apply import parallel_batches
 
                     parallel_batches(plan, dsn, options, report, work, control, checkpoints,
-                                     key.key, heartbeat, audit.event)
+                                     key.key, heartbeat, audit.event, work_started)
                 else:
                     from seedc.runtime.rate_limit import LocalPacer
 

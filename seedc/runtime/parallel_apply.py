@@ -40,13 +40,29 @@ WORKERS_RULE = "2-4 parallel writers by entity under one lease (sessions 7, 8, 1
 def parallel_batches(plan: dict[str, Any], dsn: str, options: ApplyOptions, report: RunReport,
                      work: psycopg.Connection, control: psycopg.Connection,
                      checkpoints: dict[str, Any], key: bytes, heartbeat: Heartbeat,
-                     audit_event: Callable[..., None]) -> None:
+                     audit_event: Callable[..., None], work_started: float | None = None) -> None:
     todo = [b for b in plan["batches"] if b["id"] not in checkpoints]
     check_pacing(plan, todo)
     populate(control, plan, report.run_id, todo)
     audit_event("workers.start", WORKERS_RULE, writers=options.writers, batches=len(todo))
     log = get_logger("seedc.apply")
     mine: set[str] = set()
+    started = options.clock() if work_started is None else work_started
+    max_seconds = plan["guards"]["budget"]["max_seconds"]
+    warned: list[bool] = []
+
+    def over_budget() -> str | None:
+        """Checked by every writer before each batch, as the sequential path does after each:
+        a warning at 80 %, a stop at 100 % (sessions 7, 16)."""
+        spent = options.clock() - started
+        if spent > 0.8 * max_seconds and not warned:
+            warned.append(True)
+            log.warning("budget.80_percent", spent_seconds=round(spent, 1),
+                        max_seconds=max_seconds)
+        if spent <= max_seconds:
+            return None
+        return (f"budget exhausted: {max_seconds} s spent ({report.rows_written} rows "
+                "written); no writer starts another batch")
 
     def write(conn: psycopg.Connection, batch: dict[str, Any], payload: Payload,
               item: Any) -> None:
@@ -66,7 +82,7 @@ def parallel_batches(plan: dict[str, Any], dsn: str, options: ApplyOptions, repo
         writers=options.writers, role="coordinator", worker_ttl_s=options.worker_ttl_s,
         write=write, on_written=on_written,
         new_item=lambda b, p: BatchReport(b["id"], b["entity"], p.rows, "written"),
-        run_failed=lambda: heartbeat.failed, now=options.now,
+        run_failed=lambda: heartbeat.failed, now=options.now, over_budget=over_budget,
         poll_s=min(0.2, options.lease.poll_s),
         lease_floor_s=options.lease.lease_ttl_s / 2)
     try:

@@ -68,6 +68,7 @@ class PoolSettings:
     on_written: Callable[[Any, Payload], None]
     run_failed: Callable[[], str | None] = lambda: None  # the run's own heartbeat failure
     now: Callable[[], datetime] = utc_now  # wall clock for the off-peak window (tests set it)
+    over_budget: Callable[[], str | None] = lambda: None  # the run's budget, spent: why
     poll_s: float = 0.2
     lease_floor_s: float = 30.0  # below this much tenant lease left, start no new batch
     errors: list[BaseException] = field(default_factory=list)
@@ -201,6 +202,7 @@ class _Lookahead:
 
 #: What PostgreSQL says when it has no connection slot left (SQLSTATE 53300).
 _NO_SLOTS = ("too many connections", "too many clients", "connection slots are reserved")
+BUDGET_RULE = "abort at 100% of budget (sessions 7, 16)"
 OVERLOAD_RULE = "overload backs off within the manifest's backoff, then stops (sessions 7, 19)"
 
 
@@ -319,6 +321,9 @@ class _Pool:
                     closed = window_closed(s.plan, s.now())
                     if closed:
                         raise RuntimeFailure(closed, rule=WINDOW_CLOSED_RULE)
+                    spent = s.over_budget()
+                    if spent:
+                        raise RuntimeFailure(spent, rule=BUDGET_RULE)
                     if self._lease_low(claims):
                         time.sleep(s.poll_s)
                         continue
