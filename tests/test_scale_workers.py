@@ -187,6 +187,15 @@ def test_two_processes_joined_give_exactly_the_plan_rows(
     # four writers at most: the second process had room for exactly two
     assert target.scalar("SELECT count(*) FROM seedc.work_workers WHERE run_id = %s",
                          (out["run_id"],)) == 4
+    # the joiner's part is in the run's audit trail: who joined and what it wrote
+    with psycopg.connect(target.admin_dsn, autocommit=True) as conn:
+        joins = conn.execute(
+            "SELECT event, detail FROM seedc.audit WHERE run_id = %s AND event LIKE 'join.%%' "
+            "ORDER BY id", (out["run_id"],)).fetchall()
+    assert [e for e, _ in joins] == ["join.start", "join.end"]
+    assert joins[0][1]["identity"].startswith("isolated dev: database role ")
+    assert joins[1][1]["batches"] == extra["batches"]
+    assert joins[1][1]["rows_written"] == extra["rows_written"]
 
 
 def test_a_fifth_writer_is_refused_and_a_joiner_exits_4_when_the_run_dies(

@@ -8,19 +8,28 @@ succeeds, 4 when it ends otherwise, and waits up to `--lease-wait` for a run to 
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import time
+from contextlib import suppress
 from typing import Any
 
-from seedc.errors import InvalidInput, RuntimeFailure
+import psycopg
+
+from seedc.errors import InvalidInput, RuntimeFailure, SeedcError
 from seedc.runtime.access import require_pipeline_identity
 from seedc.runtime.apply import ApplyOptions, BatchReport, _write_with_retries
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.lease import TENANT_CLASS, LeaseProof, assert_lease, lock_key
 from seedc.runtime.payload import Payload
+from seedc.runtime.telemetry.redaction import redact
 from seedc.runtime.writers import PoolSettings, run_pool
 
-__all__ = ["check_workers_mode", "join_run"]
+__all__ = ["JOIN_RULE", "check_workers_mode", "join_run"]
+
+JOIN_RULE = "a joiner joins a running coordinator (issue 13)"
 
 _FIND = ("SELECT r.run_id::text, r.backend_pid FROM seedc.runs r WHERE r.plan_hash = %s AND "
          "r.tenant_id = %s AND r.environment = %s AND r.status = 'running' AND NOT r.dry_run "
@@ -42,7 +51,7 @@ def join_run(plan: dict[str, Any], dsn: str, keys: KeyProvider,
     written: list[int] = []
     with connect(dsn, autocommit=True, application="seedc-join") as conn:
         # a joiner writes like apply: outside isolated dev only as the pipeline (issue 15)
-        require_pipeline_identity(conn, plan, keys, None, None, spend=False)
+        identity = require_pipeline_identity(conn, plan, keys, None, None, spend=False)
         key = keys.fetch(plan)
         set_tenant(conn, plan["tenant_id"], local=False)
         deadline = time.monotonic() + options.lease.lease_wait_s
@@ -55,7 +64,7 @@ def join_run(plan: dict[str, Any], dsn: str, keys: KeyProvider,
                 raise RuntimeFailure(
                     f"no active run of plan {plan['plan_hash'][:19]}… for tenant "
                     f"{plan['tenant']} to join after {options.lease.lease_wait_s:g} s",
-                    rule="a joiner joins a running coordinator (issue 13)")
+                    rule=JOIN_RULE)
             time.sleep(options.lease.poll_s)
         run_id, pid = row
         env, tenant_id = plan["environment"], plan["tenant_id"]
@@ -65,13 +74,24 @@ def join_run(plan: dict[str, Any], dsn: str, keys: KeyProvider,
         def write(c: Any, batch: dict[str, Any], payload: Payload, item: Any) -> None:
             _write_with_retries(c, plan, batch, payload, run_id, False, proof, item)
 
-        run_pool(PoolSettings(
-            plan=plan, dsn=dsn, key=key.key, run_id=run_id, proof=proof,
-            writers=options.writers, role="joiner", worker_ttl_s=options.worker_ttl_s,
-            write=write, on_written=lambda item, p: written.append(p.rows),
-            new_item=lambda b, p: BatchReport(b["id"], b["entity"], p.rows, "written"),
-            poll_s=min(0.2, options.lease.poll_s), now=options.now,
-            lease_floor_s=options.lease.lease_ttl_s / 2))
+        def audit(event: str, **detail: Any) -> None:
+            """The joiner's part in the run's audit trail: who joined, what it wrote."""
+            conn.execute(
+                "INSERT INTO seedc.audit (run_id, tenant, environment, event, rule, detail) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (run_id, plan["tenant"], env, event, JOIN_RULE, json.dumps(redact(
+                    {"host": socket.gethostname(), "pid": os.getpid(), **detail}),
+                    sort_keys=True)))
+
+        audit("join.start", identity=identity.describe(), writers=options.writers)
+        try:
+            _pool(plan, dsn, key.key, run_id, proof, options, write, written)
+        except SeedcError as exc:
+            with suppress(psycopg.Error):  # the database may be what failed: keep the cause
+                audit("join.stopped", reason=exc.message, batches=len(written),
+                      rows_written=sum(written))
+            raise
+        audit("join.end", batches=len(written), rows_written=sum(written))
         budget = plan["guards"]["budget"]["max_seconds"] + options.lease.lease_ttl_s
         deadline = time.monotonic() + budget
         status = "running"
@@ -88,3 +108,14 @@ def join_run(plan: dict[str, Any], dsn: str, keys: KeyProvider,
         raise RuntimeFailure(f"joined run {run_id} ended {status}",
                              rule="a joiner exits 4 when the run fails (issue 13)")
     return result
+
+
+def _pool(plan: dict[str, Any], dsn: str, key: bytes, run_id: str, proof: LeaseProof,
+          options: ApplyOptions, write: Any, written: list[int]) -> None:
+    run_pool(PoolSettings(
+        plan=plan, dsn=dsn, key=key, run_id=run_id, proof=proof,
+        writers=options.writers, role="joiner", worker_ttl_s=options.worker_ttl_s,
+        write=write, on_written=lambda item, p: written.append(p.rows),
+        new_item=lambda b, p: BatchReport(b["id"], b["entity"], p.rows, "written"),
+        poll_s=min(0.2, options.lease.poll_s), now=options.now,
+        lease_floor_s=options.lease.lease_ttl_s / 2))
