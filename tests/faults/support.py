@@ -40,6 +40,7 @@ import psycopg
 from psycopg import sql
 
 from seedc.compiler.pipeline import compile_manifest
+from seedc.runtime.rate_limit import WINDOW_S
 from tests.manifests import REPO, variant
 from tests.runtime_support import (
     Target,
@@ -64,7 +65,10 @@ FROZEN_LIMIT = 30.0
 
 #: The example manifest turned into a load manifest of ~49k rows in 19 batches: the plan then
 #: carries the program, not rows (> 20k rows), and the runtime regenerates the batches in a
-#: worker process. A short lock timeout keeps the held-lock fault quick.
+#: worker process. A short lock timeout keeps the held-lock fault quick. The target rate is the
+#: cap (20,000 rows/s), so the whole plan fits one 5-second pacing window: pacing is not what
+#: this suite tests (tests/test_scale_rate_overload.py does), and at the example's 5,000 rows/s
+#: every clean apply and re-run here would sleep ~5 s waiting for the window.
 LOAD_EDITS = [
     ("mode: baseline ", "mode: load "),
     ("model: ../models/banking-core.yaml",
@@ -79,6 +83,7 @@ LOAD_EDITS = [
      "budget: {max_rows: 100000, max_bytes: 50000000, max_seconds: 600}"),
     ("load:     {statement_ms: 90000, lock_ms: 15000}",
      "load:     {statement_ms: 30000, lock_ms: 1000}"),
+    ("target_rows_per_second: 5000", "target_rows_per_second: 20000"),
 ]
 
 
@@ -87,6 +92,8 @@ def compile_load_plan(tmp: Path) -> dict[str, Any]:
     assert plan["mode"] == "load"
     assert plan["rows_inline"] is False
     assert 40_000 < plan["estimate"]["rows"] < 60_000, plan["estimate"]["rows"]
+    rate = plan["guards"]["rate_limit"]["target_rows_per_second"]
+    assert plan["estimate"]["rows"] <= rate * WINDOW_S, "the load plan would wait on pacing"
     return plan
 
 
