@@ -21,6 +21,7 @@ __all__ = [
     "Checkpoint",
     "EntityDigest",
     "check_checkpoints",
+    "chunk_lines",
     "chunks_digest",
     "copy_digest",
     "copy_lines",
@@ -87,15 +88,8 @@ def expected_digests(plan: dict[str, Any],
 
 def copy_lines(conn: psycopg.Connection, statement: str) -> Iterator[bytes]:
     """Lines of a `COPY … TO STDOUT` in text format, without their newline."""
-    rest = b""
     with conn.cursor().copy(statement) as copy:
-        for chunk in copy:
-            data = rest + bytes(chunk)
-            lines = data.split(b"\n")
-            rest = lines.pop()
-            yield from lines
-    if rest:
-        yield rest
+        yield from chunk_lines(copy)
 
 
 _ORDERED = ' ORDER BY "id") TO STDOUT'
@@ -109,28 +103,32 @@ def unordered(read_sql: str) -> str:
     return read_sql
 
 
-def chunks_digest(chunks: Iterable[Buffer]) -> EntityDigest:
-    """The multiset digest of the lines a COPY stream carries, however it is chunked.
+def chunk_lines(chunks: Iterable[Buffer]) -> Iterator[bytes]:
+    """The lines a COPY stream carries (without their newline), however it is chunked.
 
     PostgreSQL sends one row per CopyData message (the protocol says so for the backend's
-    messages), so a chunk ending in its only newline is hashed as it comes; anything else is
-    split into lines with what is left of the previous chunk. This loop is most of a
-    verification's client time."""
-    rows = digest = 0
+    messages), so a chunk ending in its only newline is a line as it comes; anything else is
+    split into lines with what is left of the previous chunk."""
     rest = b""
     for chunk in chunks:
         data = bytes(chunk)
         if not rest and data and data.find(b"\n") == len(data) - 1:
-            rows += 1
-            digest += line_hash(data[:-1])
+            yield data[:-1]
             continue
         lines = (rest + data).split(b"\n")
         rest = lines.pop()
-        rows += len(lines)
-        digest += sum(map(line_hash, lines))
+        yield from lines
     if rest:
+        yield rest
+
+
+def chunks_digest(chunks: Iterable[Buffer]) -> EntityDigest:
+    """The multiset digest of the lines a COPY stream carries (most of a verification's
+    client time is this loop)."""
+    rows = digest = 0
+    for line in chunk_lines(chunks):
         rows += 1
-        digest += line_hash(rest)
+        digest += line_hash(line)
     return EntityDigest(rows, digest & MASK)
 
 
