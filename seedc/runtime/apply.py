@@ -27,6 +27,7 @@ from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
 from seedc.rules import rule_name
 from seedc.runtime.abandoned import mark_abandoned
 from seedc.runtime.access import access_check
+from seedc.runtime.budget import BUDGET_RULE, Budget
 from seedc.runtime.cache import invalidate_cache
 from seedc.runtime.datasets import record_dataset
 from seedc.runtime.db import connect, plan_rls_setting, set_tenant
@@ -167,6 +168,15 @@ def _check_evidence(factory: Callable[[], EvidenceSink] | None, dry_run: bool
                        f"store {evidence.store!r} writable, signer ready"), evidence
 
 
+def audit_row(conn: psycopg.Connection, run_id: str, tenant: str, environment: str,
+              event: str, rule: str | None, detail: dict[str, Any]) -> None:
+    """One row of a run's audit trail, its detail redacted (a run's and a joiner's)."""
+    conn.execute(
+        "INSERT INTO seedc.audit (run_id, tenant, environment, event, rule, detail) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (run_id, tenant, environment, event, rule, json.dumps(redact(detail), sort_keys=True)))
+
+
 class _Audit:
     """Audit records and the run row, written on their own autocommit connection.
 
@@ -180,11 +190,9 @@ class _Audit:
         self.lease_ttl = lease_ttl
 
     def event(self, event: str, rule: str | None = None, **detail: Any) -> None:
-        self.conn.execute(
-            "INSERT INTO seedc.audit (run_id, tenant, environment, event, rule, detail) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            (self.report.run_id, self.report.tenant, self.report.environment, event, rule,
-             json.dumps(redact({"dry_run": self.report.dry_run, **detail}), sort_keys=True)))
+        r = self.report
+        audit_row(self.conn, r.run_id, r.tenant, r.environment, event, rule,
+                  {"dry_run": r.dry_run, **detail})
 
     def start(self) -> None:
         r = self.report
@@ -757,7 +765,8 @@ def _change(plan: dict[str, Any], old: dict[str, Any], checkpoints: dict[str, An
     work_started = options.clock()
 
     def write_step(step: DeltaStep, write: Callable[[], None]) -> None:
-        _stop_check(heartbeat, plan, options)
+        _stop_check(heartbeat)
+        _window_check(plan, options)
         t0 = time.monotonic()
         item = BatchReport(step.id, step.entity, step.rows,
                            "would-write" if options.dry_run else "written")
@@ -813,16 +822,17 @@ def _warn_unindexed_foreign_keys(conn: psycopg.Connection, plan: dict[str, Any],
                     unindexed_fk_columns=lines)
 
 
-def _stop_check(heartbeat: Heartbeat, plan: dict[str, Any] | None = None,
-                options: ApplyOptions | None = None) -> None:
-    """Before a batch: the lease is still ours, and (given the plan) the window still open."""
+def _stop_check(heartbeat: Heartbeat) -> None:
     if heartbeat.failed:
         raise RuntimeFailure(f"{heartbeat.failed}; stopped before the next batch; {RESUME}",
                          rule="a batch commits only under the run's live lease (sessions 1, 4)")
-    if plan is not None and options is not None:
-        closed = window_closed(plan, options.now())
-        if closed:
-            raise RunStopped(f"{closed}; {RESUME}", rule=WINDOW_CLOSED_RULE)
+
+
+def _window_check(plan: dict[str, Any], options: ApplyOptions) -> None:
+    """Before a batch is written: the off-peak window is still open."""
+    closed = window_closed(plan, options.now())
+    if closed:
+        raise RunStopped(f"{closed}; {RESUME}", rule=WINDOW_CLOSED_RULE)
 
 
 def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
@@ -832,9 +842,8 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
     """Write the batches in order; any stop after writes began is `RunStopped` (exit 4).
     `pacer` (rate_limit.LocalPacer) holds each batch to the run's rate limit (issue 13)."""
     log = get_logger("seedc.apply")
-    warned = False
+    budget = Budget(plan, options.clock, work_started)
     expected = expected_digests(plan, checkpoints)
-    max_seconds = plan["guards"]["budget"]["max_seconds"]
     total = len(plan["batches"])
     todo = [b for b in plan["batches"] if b["id"] not in checkpoints]
     with payloads(plan, key, todo, options.workers) as built:
@@ -843,7 +852,7 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
             if batch["id"] in checkpoints:
                 item = BatchReport(batch["id"], batch["entity"], batch["row_count"], "skipped")
             else:
-                _stop_check(heartbeat, plan, options)
+                _window_check(plan, options)
                 with tel.batch_span(batch, report):
                     t0 = time.monotonic()
                     item = BatchReport(batch["id"], batch["entity"], batch["row_count"],
@@ -876,16 +885,10 @@ def _batches(plan: dict[str, Any], options: ApplyOptions, report: RunReport,
             report.batches.append(item)
             if options.on_batch:
                 options.on_batch(item, index, total)
-            spent = options.clock() - work_started
-            if not warned and spent > 0.8 * max_seconds:
-                warned = True
-                log.warning("budget.80_percent", spent_seconds=round(spent, 1),
-                            max_seconds=max_seconds)  # alert at 80 % (session 16)
-            if spent > max_seconds and index < total:
+            if budget.exhausted() and index < total:
                 raise RunStopped(
-                    f"budget exhausted: {max_seconds} s spent after batch {batch['id']} "
+                    f"budget exhausted: {budget.max_seconds} s spent after batch {batch['id']} "
                     f"({report.rows_written} rows written); the run is aborted; {RESUME} "
-                    "(or adjust the manifest's budget)",
-                    rule="abort at 100% of budget (sessions 7, 16)")
+                    "(or adjust the manifest's budget)", rule=BUDGET_RULE)
         _stop_check(heartbeat)
         _verify(work, plan, expected, in_transaction=options.dry_run)

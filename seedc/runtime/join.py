@@ -8,7 +8,6 @@ succeeds, 4 when it ends otherwise, and waits up to `--lease-wait` for a run to 
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -19,12 +18,11 @@ import psycopg
 
 from seedc.errors import InvalidInput, RuntimeFailure, SeedcError
 from seedc.runtime.access import require_pipeline_identity
-from seedc.runtime.apply import ApplyOptions, BatchReport, _write_with_retries
+from seedc.runtime.apply import ApplyOptions, BatchReport, _write_with_retries, audit_row
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.keys import KeyProvider
 from seedc.runtime.lease import TENANT_CLASS, LeaseProof, assert_lease, lock_key
 from seedc.runtime.payload import Payload
-from seedc.runtime.telemetry.redaction import redact
 from seedc.runtime.writers import PoolSettings, run_pool
 
 __all__ = ["JOIN_RULE", "check_workers_mode", "join_run"]
@@ -76,12 +74,8 @@ def join_run(plan: dict[str, Any], dsn: str, keys: KeyProvider,
 
         def audit(event: str, **detail: Any) -> None:
             """The joiner's part in the run's audit trail: who joined, what it wrote."""
-            conn.execute(
-                "INSERT INTO seedc.audit (run_id, tenant, environment, event, rule, detail) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                (run_id, plan["tenant"], env, event, JOIN_RULE, json.dumps(redact(
-                    {"host": socket.gethostname(), "pid": os.getpid(), **detail}),
-                    sort_keys=True)))
+            audit_row(conn, run_id, plan["tenant"], env, event, JOIN_RULE,
+                      {"host": socket.gethostname(), "pid": os.getpid(), **detail})
 
         audit("join.start", identity=identity.describe(), writers=options.writers)
         try:

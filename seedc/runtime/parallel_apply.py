@@ -24,6 +24,7 @@ from seedc.runtime.apply import (
     _verify,
     _write_with_retries,
 )
+from seedc.runtime.budget import Budget
 from seedc.runtime.lease import Heartbeat
 from seedc.runtime.payload import Payload
 from seedc.runtime.rate_limit import check_pacing
@@ -47,21 +48,14 @@ def parallel_batches(plan: dict[str, Any], dsn: str, options: ApplyOptions, repo
     audit_event("workers.start", WORKERS_RULE, writers=options.writers, batches=len(todo))
     log = get_logger("seedc.apply")
     mine: set[str] = set()
-    started = options.clock() if work_started is None else work_started
-    max_seconds = plan["guards"]["budget"]["max_seconds"]
-    warned: list[bool] = []
+    budget = Budget(plan, options.clock,
+                    options.clock() if work_started is None else work_started)
 
     def over_budget() -> str | None:
-        """Checked by every writer before each batch, as the sequential path does after each:
-        a warning at 80 %, a stop at 100 % (sessions 7, 16)."""
-        spent = options.clock() - started
-        if spent > 0.8 * max_seconds and not warned:
-            warned.append(True)
-            log.warning("budget.80_percent", spent_seconds=round(spent, 1),
-                        max_seconds=max_seconds)
-        if spent <= max_seconds:
+        """Asked by every writer before each batch (the sequential path asks after each)."""
+        if not budget.exhausted():
             return None
-        return (f"budget exhausted: {max_seconds} s spent ({report.rows_written} rows "
+        return (f"budget exhausted: {budget.max_seconds} s spent ({report.rows_written} rows "
                 "written); no writer starts another batch")
 
     def write(conn: psycopg.Connection, batch: dict[str, Any], payload: Payload,

@@ -29,6 +29,7 @@ from psycopg import IsolationLevel
 
 from seedc.errors import GuardRefused, RuntimeFailure, SeedcError
 from seedc.program.evaluate import Program
+from seedc.runtime.budget import BUDGET_RULE
 from seedc.runtime.db import connect, set_tenant
 from seedc.runtime.lease import LeaseProof
 from seedc.runtime.payload import Payload, build_payload
@@ -202,7 +203,6 @@ class _Lookahead:
 
 #: What PostgreSQL says when it has no connection slot left (SQLSTATE 53300).
 _NO_SLOTS = ("too many connections", "too many clients", "connection slots are reserved")
-BUDGET_RULE = "abort at 100% of budget (sessions 7, 16)"
 OVERLOAD_RULE = "overload backs off within the manifest's backoff, then stops (sessions 7, 19)"
 
 
